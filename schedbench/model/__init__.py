@@ -1,0 +1,1 @@
+"""The Kubernetes object model: quantities, labels and selectors, API objects."""
