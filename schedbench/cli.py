@@ -1,0 +1,276 @@
+"""The ``schedbench`` command line.
+
+Every subcommand is a function ``cmd_NAME(args) -> int``. Bad input of any kind raises
+:class:`~schedbench.errors.InputError`; :func:`main` turns it into one line on stderr
+(``schedbench: error: FILE: KIND/NS/NAME: FIELD: message``) and exit status 2, without a
+traceback. Warnings (unknown kinds, unknown fields) are one line each on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+from . import __version__
+from .cluster import Cluster, example_cluster_path, format_resource
+from .errors import InputError
+from .manifests import dump_manifests, manifest_files, read_yaml_documents
+from .model.labels import parse_selector
+from .textfmt import format_table
+
+KIND_ALIASES = {
+    "Pod": ("pod", "pods", "po"),
+    "Node": ("node", "nodes", "no"),
+    "Namespace": ("namespace", "namespaces", "ns"),
+    "Service": ("service", "services", "svc"),
+    "Deployment": ("deployment", "deployments", "deploy"),
+    "ReplicaSet": ("replicaset", "replicasets", "rs"),
+    "HorizontalPodAutoscaler": ("horizontalpodautoscaler", "horizontalpodautoscalers", "hpa"),
+    "PriorityClass": ("priorityclass", "priorityclasses", "pc"),
+}
+
+
+def _cluster_paths(args: argparse.Namespace) -> list[str]:
+    return args.cluster or [str(example_cluster_path())]
+
+
+# ----------------------------------------------------------------------------------- summary
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    cluster = Cluster.load(_cluster_paths(args))
+    summary = cluster.summary()
+    if args.format == "json":
+        print(json.dumps(summary, indent=2, sort_keys=False))
+        return 0
+    n, p = summary["nodes"], summary["pods"]
+    print(f"Cluster: {summary['source']}")
+    print(f"Nodes: {n['total']} ({n['ready']} ready, {n['unschedulable']} unschedulable, "
+          f"{n['tainted']} tainted) in zones: {', '.join(n['zones']) or '-'}")
+    print(f"Pods: {p['total']} ({p['bound']} bound, {p['pending']} pending, "
+          f"{p['terminated']} terminated)")
+    print()
+    rows = []
+    for res, t in summary["resources"].items():
+        alloc, req = t["allocatable"], t["requested"]
+        share = f"{100 * req / alloc:.1f}%" if alloc else "-"
+        rows.append([res, format_resource(res, alloc), format_resource(res, req), share])
+    print(format_table(["RESOURCE", "ALLOCATABLE", "REQUESTED", "USED"], rows, (1, 2, 3)))
+    print()
+    rows = []
+    for d in summary["node_details"]:
+        status = "Ready" if d["ready"] else "NotReady"
+        if d["unschedulable"]:
+            status += ",SchedulingDisabled"
+        cpu = f"{format_resource('cpu', d['requested'].get('cpu', 0))}/" \
+              f"{format_resource('cpu', d['allocatable'].get('cpu', 0))}"
+        mem = f"{format_resource('memory', d['requested'].get('memory', 0))}/" \
+              f"{format_resource('memory', d['allocatable'].get('memory', 0))}"
+        rows.append([d["name"], status, d["zone"] or "-", d["pods"], cpu, mem,
+                     ",".join(d["taints"]) or "-"])
+    print(format_table(["NODE", "STATUS", "ZONE", "PODS", "CPU REQ/ALLOC", "MEM REQ/ALLOC",
+                        "TAINTS"], rows, (3,)))
+    if summary["pending_pods"]:
+        print()
+        rows = [[pp["pod"], pp["priority"],
+                 " ".join(f"{r}={format_resource(r, v)}" for r, v in pp["requests"].items())
+                 or "(none)"] for pp in summary["pending_pods"]]
+        print(format_table(["PENDING POD", "PRIORITY", "REQUESTS"], rows, (1,)))
+    return 0
+
+
+# ---------------------------------------------------------------------------------- validate
+
+
+def _is_scheduler_config(path: Path) -> bool:
+    docs = read_yaml_documents(path)
+    return any(isinstance(d, dict) and d.get("kind") == "KubeSchedulerConfiguration"
+               for d in docs)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .config import load_scheduler_config
+
+    manifests: list[Path] = []
+    configs = 0
+    for path in args.paths:
+        for f in manifest_files(path):
+            if _is_scheduler_config(f):
+                load_scheduler_config(f)
+                configs += 1
+            else:
+                manifests.append(f)
+    objects = Cluster.load(manifests).objects() if manifests else []
+    print(f"ok: {len(objects)} objects in {len(manifests)} manifest files, "
+          f"{configs} scheduler configurations")
+    return 0
+
+
+# ------------------------------------------------------------------------------------- get
+
+
+def _resolve_kind(text: str) -> str:
+    lowered = text.lower()
+    for kind, aliases in KIND_ALIASES.items():
+        if lowered in aliases:
+            return kind
+    known = ", ".join(a[1] for a in KIND_ALIASES.values())
+    raise InputError(f"unknown resource type {text!r}; known: {known}", field="KIND")
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    kind = _resolve_kind(args.kind)
+    try:
+        selector = parse_selector(args.selector or "")
+    except InputError as err:
+        raise err.located(field="--selector") from None
+    cluster = Cluster.load(_cluster_paths(args))
+    objs = [o for o in cluster.objects() if o.KIND == kind and selector.matches(o.labels)]
+    if args.namespace and kind in ("Pod", "Service", "Deployment", "ReplicaSet",
+                                   "HorizontalPodAutoscaler"):
+        objs = [o for o in objs if o.namespace == args.namespace]
+    if args.output == "yaml":
+        dump_manifests(objs, "-")
+        return 0
+    if args.output == "name":
+        for o in objs:
+            print(f"{KIND_ALIASES[kind][0]}/{o.name}")
+        return 0
+    if kind == "Pod":
+        headers = ["NAMESPACE", "NAME", "STATUS", "NODE", "CPU", "MEMORY"]
+        rows = [[p.namespace, p.name, p.status.phase or ("Bound" if p.is_bound else "Pending"),
+                 p.node_name or "<none>", format_resource("cpu", p.requests().get("cpu", 0)),
+                 format_resource("memory", p.requests().get("memory", 0))] for p in objs]
+    elif kind == "Node":
+        requested = cluster.requested_by_node()
+        headers = ["NAME", "STATUS", "ZONE", "CPU REQ/ALLOC", "PODS", "TAINTS"]
+        rows = [[n.name, "Ready" if n.is_ready() else "NotReady",
+                 n.labels.get("topology.kubernetes.io/zone", "-"),
+                 f"{format_resource('cpu', requested[n.name].get('cpu', 0))}/"
+                 f"{format_resource('cpu', n.allocatable.get('cpu', 0))}",
+                 requested[n.name].get("pods", 0),
+                 ",".join(f"{t.key}:{t.effect}" for t in n.taints) or "-"] for n in objs]
+    else:
+        headers = ["NAMESPACE", "NAME"] if objs and objs[0].NAMESPACED else ["NAME"]
+        rows = [([o.namespace] if o.NAMESPACED else []) + [o.name] for o in objs]
+    if args.show_labels:
+        headers = headers + ["LABELS"]
+        rows = [r + [",".join(f"{k}={v}" for k, v in o.labels.items()) or "<none>"]
+                for r, o in zip(rows, objs)]
+    if not objs:
+        print("No resources found.", file=sys.stderr)
+        return 0
+    print(format_table(headers, rows))
+    return 0
+
+
+# ------------------------------------------------------------------------------------- fmt
+
+
+def cmd_fmt(args: argparse.Namespace) -> int:
+    cluster = Cluster.load(args.paths)
+    dump_manifests(cluster.objects(), args.output)
+    if args.output != "-":
+        print(f"wrote {len(cluster.objects())} objects to {args.output}", file=sys.stderr)
+    return 0
+
+
+# ---------------------------------------------------------------------------------- config
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .config import config_to_dict, default_configuration, load_scheduler_config
+
+    cfg = load_scheduler_config(args.config) if args.config else default_configuration()
+    if args.format == "yaml":
+        print(yaml.safe_dump(config_to_dict(cfg), sort_keys=False), end="")
+        return 0
+    profile = cfg.profile(args.scheduler_name)
+    print(f"Profile: {profile.scheduler_name}")
+    pct = profile.percentage_of_nodes_to_score
+    print(f"percentageOfNodesToScore: {pct if pct is not None else 'adaptive (default)'}")
+    rows = []
+    for point, refs in profile.plugins.items():
+        for ref in refs:
+            weight = ref.weight if point == "score" else ""
+            rows.append([point, ref.name, weight])
+    print(format_table(["EXTENSION POINT", "PLUGIN", "WEIGHT"], rows, (2,)))
+    return 0
+
+
+# ------------------------------------------------------------------------------------ main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="schedbench",
+        description="Optimise and benchmark Kubernetes-style cluster scheduling.")
+    parser.add_argument("--version", action="version", version=f"schedbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("summary", help="summarise a cluster: nodes, capacity, bound and "
+                       "pending pods (the bundled example without --cluster)")
+    p.add_argument("--cluster", action="append", metavar="PATH",
+                   help="manifest file or directory (repeatable); default: bundled example")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("validate", help="check manifests and KubeSchedulerConfiguration files")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("get", help="list objects of a kind, filtered by a label selector")
+    p.add_argument("kind", metavar="KIND", help="pods, nodes, services, deployments, ...")
+    p.add_argument("-l", "--selector", help="label selector, kubectl syntax: 'app=web,tier!=db'")
+    p.add_argument("-n", "--namespace", help="only this namespace (default: all)")
+    p.add_argument("--cluster", action="append", metavar="PATH")
+    p.add_argument("-o", "--output", choices=("table", "name", "yaml"), default="table")
+    p.add_argument("--show-labels", action="store_true")
+    p.set_defaults(func=cmd_get)
+
+    p = sub.add_parser("fmt", help="load manifests and write them back in canonical form")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("-o", "--output", default="-", metavar="OUT",
+                   help="output file (written atomically); default: standard output")
+    p.set_defaults(func=cmd_fmt)
+
+    p = sub.add_parser("config", help="show the effective scheduler profile (kube-scheduler's "
+                       "default, or a KubeSchedulerConfiguration file)")
+    p.add_argument("--config", metavar="FILE", help="KubeSchedulerConfiguration YAML")
+    p.add_argument("--scheduler-name", help="profile to show (default: the first)")
+    p.add_argument("--format", choices=("table", "yaml"), default="table")
+    p.set_defaults(func=cmd_config)
+    return parser
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"schedbench: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    warnings.showwarning = _show_warning
+    try:
+        return args.func(args)
+    except InputError as err:
+        print(f"schedbench: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        sys.stderr.close()
+        return 0
+    except KeyboardInterrupt:
+        print("schedbench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
