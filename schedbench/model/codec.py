@@ -36,7 +36,11 @@ class ManifestWarning(UserWarning):
 
 @dataclass(frozen=True)
 class Codec:
-    """A custom conversion for one field: ``decode(value, path)`` and ``encode(value)``."""
+    """A custom conversion for one field: ``decode(value, path)`` and ``encode(value)``.
+
+    ``decode`` raises :class:`InputError` with a ``field`` relative to the field it decodes
+    (``cpu`` for a resource list, ``matchExpressions[1].operator`` for a selector) or none;
+    the caller prefixes the field's own path. ``path`` is for messages only."""
 
     decode: Callable[[Any, str], Any]
     encode: Callable[[Any], Any]
@@ -204,12 +208,13 @@ def decode_object(cls: type, data: Any, path: str = "") -> Any:
                 raise ManifestError("missing required field", field=fpath)
             continue
         value = data[p.key]
-        try:
-            kwargs[p.name] = p.codec.decode(value, fpath) if p.codec else decode(p.tp, value, fpath)
+        if p.codec is None:  # errors below already carry the full path
+            kwargs[p.name] = decode(p.tp, value, fpath)
+            continue
+        try:  # a codec reports paths relative to its field
+            kwargs[p.name] = p.codec.decode(value, fpath)
         except InputError as err:
-            if err.field is None:
-                err.field = fpath
-            raise
+            raise err.located(field=fpath) from None
     extra = {k: v for k, v in data.items() if k not in known}
     passthrough = getattr(cls, "PASSTHROUGH", None)
     if passthrough is not None:

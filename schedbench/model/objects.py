@@ -43,16 +43,15 @@ _RESOURCE_NAME = re.compile(
 
 def _decode_resources(value: Any, path: str) -> dict[str, int]:
     if not isinstance(value, dict):
-        raise ManifestError("expected a mapping of resource name to quantity", field=path)
+        raise ManifestError("expected a mapping of resource name to quantity")
     out = {}
     for name, qty in value.items():
         if not isinstance(name, str) or not _RESOURCE_NAME.match(name) or len(name) > 316:
-            raise ManifestError(f"invalid resource name {name!r}", field=path)
+            raise ManifestError(f"invalid resource name {name!r}")
         try:
             out[name] = resource_to_int(name, qty)
         except InputError as err:
-            err.located(field=f"{path}.{name}")
-            raise
+            raise err.located(field=name)
     return out
 
 
@@ -65,11 +64,11 @@ RESOURCE_LIST = Codec(_decode_resources, _encode_resources)
 
 def _decode_string_map(value: Any, path: str, *, what: str) -> dict[str, str]:
     if not isinstance(value, dict):
-        raise ManifestError(f"expected a mapping of {what}", field=path)
+        raise ManifestError(f"expected a mapping of {what}")
     for k, v in value.items():
         if not isinstance(k, str) or not isinstance(v, str):
             raise ManifestError(f"{what} must map strings to strings; {k!r}: {v!r} is not "
-                                f"(quote it in YAML)", field=path)
+                                f"(quote it in YAML)")
     return dict(value)
 
 
@@ -80,8 +79,7 @@ def _decode_labels(value: Any, path: str) -> dict[str, str]:
             _labels.validate_label_key(k)
             _labels.validate_label_value(v)
         except InputError as err:
-            err.located(field=f"{path}.{k}")
-            raise
+            raise err.located(field=k)
     return out
 
 
@@ -91,8 +89,7 @@ STRING_MAP = Codec(lambda v, p: _decode_string_map(v, p, what="strings"), dict)
 
 def _decode_label_selector(value: Any, path: str) -> _labels.Selector:
     if not isinstance(value, dict):
-        raise ManifestError("expected a label selector (matchLabels / matchExpressions)",
-                            field=path)
+        raise ManifestError("expected a label selector (matchLabels / matchExpressions)")
     return _labels.label_selector_from_dict(value)
 
 
@@ -107,15 +104,14 @@ _PERCENT = re.compile(r"^[0-9]+%$")
 
 def _decode_int_or_percent(value: Any, path: str) -> int | str:
     if isinstance(value, bool):
-        raise ManifestError(f"expected an integer or a percentage, got {value!r}", field=path)
+        raise ManifestError(f"expected an integer or a percentage, got {value!r}")
     if isinstance(value, int):
         if value < 0:
-            raise ManifestError(f"must be >= 0, got {value}", field=path)
+            raise ManifestError(f"must be >= 0, got {value}")
         return value
     if isinstance(value, str) and _PERCENT.match(value):
         return value
-    raise ManifestError(f"expected an integer or a percentage such as '25%', got {value!r}",
-                        field=path)
+    raise ManifestError(f"expected an integer or a percentage such as '25%', got {value!r}")
 
 
 INT_OR_PERCENT = Codec(_decode_int_or_percent, lambda v: v)
