@@ -175,12 +175,16 @@ def register_plugin(name: str, extension_points: Iterable[ExtensionPoint | str],
     plugin takes args, is a class with ``from_dict(data: Mapping) -> instance`` (applying
     defaults and validating; raising :class:`ConfigError` with a field path relative to the
     args) and ``instance.to_dict() -> dict``; a missing ``pluginConfig`` entry gets
-    ``args_type.from_dict({})``. Registering an existing name needs ``replace=True``."""
+    ``args_type.from_dict({})``. Registering an existing name needs ``replace=True``; in-tree
+    plugins cannot be replaced."""
     if not isinstance(name, str) or not name or name == "*" or "/" in name:
         raise ValueError(f"invalid plugin name {name!r}")
     if name in REMOVED_PLUGINS:
         raise ValueError(f"plugin name {name!r} belongs to a removed kube-scheduler plugin")
-    if name in _REGISTRY and not replace:
+    existing = _REGISTRY.get(name)
+    if existing is not None and existing.builtin:
+        raise ValueError(f"{name!r} is an in-tree kube-scheduler plugin and cannot be replaced")
+    if existing is not None and not replace:
         raise ValueError(f"plugin {name!r} is already registered (pass replace=True)")
     points = frozenset(_extension_point(p) for p in extension_points)
     if not points:
@@ -959,8 +963,8 @@ class DynamicResourcesArgs:
 
     def validate(self) -> None:
         if self.filter_timeout_ns < 0:
-            raise _fail(f"must be zero or positive, got {format_go_duration(self.filter_timeout_ns)}",
-                        "filterTimeout")
+            shown = format_go_duration(self.filter_timeout_ns)
+            raise _fail(f"must be zero or positive, got {shown}", "filterTimeout")
 
     def to_dict(self) -> dict:
         return {"filterTimeout": format_go_duration(self.filter_timeout_ns)}
@@ -996,7 +1000,7 @@ _IN_TREE: tuple[tuple[str, tuple[ExtensionPoint, ...], type | None], ...] = (
                        EP.PRE_BIND), VolumeBindingArgs),
     ("VolumeRestrictions", (EP.PRE_FILTER, EP.FILTER), None),
     ("VolumeZone", (EP.PRE_FILTER, EP.FILTER), None),
-    # Removed upstream (v1.26); schedbench implements it as an extra. Not in the defaults.
+    # Removed from kube-scheduler; schedbench implements it as an extra. Not in the defaults.
     ("SelectorSpread", (EP.PRE_SCORE, EP.SCORE), None),
 )
 for _name, _points, _args in _IN_TREE:
@@ -1567,10 +1571,10 @@ class _Parser:
             for entry in sets[key].enabled:
                 spec = lookup(key, entry)
                 if point not in spec.extension_points:
+                    has = ", ".join(p.value for p in EXTENSION_POINTS
+                                    if p in spec.extension_points)
                     raise _fail(f'plugin "{entry.name}" does not implement the {key} extension '
-                                f'point (it implements: '
-                                f'{", ".join(p.value for p in EXTENSION_POINTS if p in spec.extension_points)})',
-                                where(key, entry))
+                                f"point (it implements: {has})", where(key, entry))
                 if entry.name in names:
                     raise _fail(f'plugin "{entry.name}" is enabled more than once at the {key} '
                                 "extension point", where(key, entry))

@@ -1,0 +1,364 @@
+"""kube-scheduler's scheduling framework, vectorised over nodes.
+
+A plugin is a class registered by name (:func:`register`) that implements some of the
+extension points below. Where kube-scheduler calls ``Filter(pod, nodeInfo)`` once per node,
+schedbench calls ``filter(state, pod, nodes)`` once per pod with an array of node indices and
+gets an array of status codes back; the per-node loop lives in a Numba kernel. Reasons (the
+strings kube-scheduler reports) are asked for lazily, per failing node, by ``filter_reasons``:
+only explanations and final diagnoses need them.
+
+Extension points (method names; a plugin defines the ones it implements):
+
+- ``pre_filter(state, pod, nodes) -> (Status, allowed_nodes | None)``: per-pod set-up;
+  ``allowed_nodes`` narrows the nodes (kube's PreFilterResult). ``Status.skip()`` skips
+  the plugin's ``filter`` for this pod.
+- ``filter(state, pod, nodes) -> int8[len(nodes)]`` of :class:`Code` values, and
+  ``filter_reasons(state, pod, node) -> list[str]`` for one failing node.
+- ``post_filter(state, pod, diagnosis) -> PostFilterResult`` (preemption).
+- ``pre_score(state, pod, nodes) -> Status``; ``Status.skip()`` skips ``score``.
+- ``score(state, pod, nodes) -> int64[len(nodes)]`` and, optionally,
+  ``normalize_score(state, pod, nodes, scores)`` in place.
+
+Scores are integers; after normalisation each must be within 0..MaxNodeScore (100); the
+framework multiplies by the profile's weight and sums (``RunScorePlugins``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from ..config import EP, Profile
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..cluster import Cluster
+    from .snapshot import NodeSnapshot, PodInfo
+
+MAX_NODE_SCORE = 100
+MIN_NODE_SCORE = 0
+
+
+class Code(enum.IntEnum):
+    """framework.Code, with kube-scheduler's numbering."""
+
+    SUCCESS = 0
+    ERROR = 1
+    UNSCHEDULABLE = 2
+    UNSCHEDULABLE_AND_UNRESOLVABLE = 3
+    WAIT = 4
+    SKIP = 5
+    PENDING = 6
+
+    @property
+    def label(self) -> str:
+        return _CODE_LABELS[self]
+
+
+_CODE_LABELS = {
+    Code.SUCCESS: "Success", Code.ERROR: "Error", Code.UNSCHEDULABLE: "Unschedulable",
+    Code.UNSCHEDULABLE_AND_UNRESOLVABLE: "UnschedulableAndUnresolvable", Code.WAIT: "Wait",
+    Code.SKIP: "Skip", Code.PENDING: "Pending",
+}
+
+SUCCESS = np.int8(Code.SUCCESS)
+UNSCHEDULABLE = np.int8(Code.UNSCHEDULABLE)
+UNRESOLVABLE = np.int8(Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
+
+
+@dataclass(frozen=True)
+class Status:
+    """framework.Status: a code, the reasons, and the plugin that said it."""
+
+    code: Code = Code.SUCCESS
+    reasons: tuple[str, ...] = ()
+    plugin: str = ""
+
+    @classmethod
+    def success(cls) -> Status:
+        return _SUCCESS_STATUS
+
+    @classmethod
+    def skip(cls) -> Status:
+        return _SKIP_STATUS
+
+    @classmethod
+    def unschedulable(cls, *reasons: str, resolvable: bool = True, plugin: str = "") -> Status:
+        code = Code.UNSCHEDULABLE if resolvable else Code.UNSCHEDULABLE_AND_UNRESOLVABLE
+        return cls(code, tuple(reasons), plugin)
+
+    @property
+    def is_success(self) -> bool:
+        return self.code == Code.SUCCESS
+
+    @property
+    def is_skip(self) -> bool:
+        return self.code == Code.SKIP
+
+    @property
+    def is_rejected(self) -> bool:
+        return self.code in (Code.UNSCHEDULABLE, Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
+
+    def message(self) -> str:
+        return ", ".join(self.reasons)
+
+
+_SUCCESS_STATUS = Status()
+_SKIP_STATUS = Status(Code.SKIP)
+
+
+class CycleState(dict):
+    """Per-pod, per-cycle plugin state (kube's CycleState), keyed by plugin name."""
+
+
+class Plugin:
+    """Base class of every plugin. Subclasses set ``name`` and implement extension points.
+
+    ``args`` is the plugin's args object from the profile (config dataclass or dict, or None),
+    ``handle`` gives access to the snapshot, the cluster objects and the random generator.
+    """
+
+    name: ClassVar[str] = ""
+    #: Cluster events after which a pod this plugin rejected may fit (kube's EventsToRegister):
+    #: subset of {"AssignedPodAdd", "AssignedPodDelete", "NodeAdd", "NodeUpdate", "NodeDelete"}.
+    events: ClassVar[frozenset[str]] = frozenset({"AssignedPodDelete", "NodeAdd", "NodeUpdate"})
+
+    def __init__(self, args: Any, handle: Handle) -> None:
+        self.args = args
+        self.handle = handle
+
+    def filter_reasons(self, state: CycleState, pod: PodInfo, node: int) -> list[str]:
+        raise NotImplementedError(f"{self.name} does not explain its filter verdicts")
+
+
+@dataclass
+class Handle:
+    """What plugins may use: the snapshot, the cluster's other objects (services, replica
+    sets, namespaces: for SelectorSpread, default spreading and namespace selectors), the
+    seeded random generator, and the framework itself (preemption re-runs filters)."""
+
+    snapshot: NodeSnapshot
+    cluster: Cluster
+    rng: np.random.Generator
+    framework: Framework | None = None
+    extra: dict = field(default_factory=dict)
+
+
+PLUGINS: dict[str, type[Plugin]] = {}
+
+
+def register(cls: type[Plugin]) -> type[Plugin]:
+    """Class decorator: make a plugin available to profiles by its ``name``."""
+    if not cls.name:
+        raise TypeError(f"{cls.__qualname__} has no name")
+    PLUGINS[cls.name] = cls
+    return cls
+
+
+def implements(plugin: Plugin | type[Plugin], method: str) -> bool:
+    return callable(getattr(plugin, method, None))
+
+
+@dataclass
+class FilterOutcome:
+    """Result of running the filter plugins over nodes.
+
+    ``codes[i]`` is the final code of ``nodes[i]``; ``failed_by[i]`` the index (into
+    :attr:`Framework.filter_plugins`) of the first plugin that rejected it, -1 if feasible.
+    With ``all_plugins=True`` (explanations), ``per_plugin[name]`` holds every plugin's codes
+    over all nodes (SKIP for a plugin whose pre_filter skipped)."""
+
+    nodes: np.ndarray
+    codes: np.ndarray
+    failed_by: np.ndarray
+    per_plugin: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> np.ndarray:
+        return self.nodes[self.codes == SUCCESS]
+
+
+@dataclass
+class PreFilterOutcome:
+    status: Status
+    allowed: np.ndarray | None  # node indices (sorted), None = all nodes
+    skipped: frozenset[str]
+
+
+@dataclass
+class ScoreOutcome:
+    nodes: np.ndarray
+    total: np.ndarray                          # int64, weighted sum
+    raw: dict[str, np.ndarray] = field(default_factory=dict)
+    normalized: dict[str, np.ndarray] = field(default_factory=dict)
+    skipped: frozenset[str] = frozenset()
+
+
+class Framework:
+    """The plugins of one profile, instantiated, with the runners of kube's framework."""
+
+    def __init__(self, profile: Profile, handle: Handle) -> None:
+        from . import plugins  # noqa: F401  (registers the built-in plugins)
+
+        self.profile = profile
+        self.handle = handle
+        handle.framework = self
+        self.instances: dict[str, Plugin] = {}
+        for name in profile.enabled_plugins():
+            cls = PLUGINS.get(name)
+            if cls is None:
+                raise ConfigError(f"plugin {name!r} is not implemented by schedbench",
+                                  obj=f"profile {profile.scheduler_name}")
+            self.instances[name] = cls(profile.plugin_args.get(name), handle)
+
+        def at(point: EP, method: str) -> list[Plugin]:
+            out = []
+            for ref in profile.plugins[point]:
+                plugin = self.instances[ref.name]
+                if implements(plugin, method):
+                    out.append(plugin)
+            return out
+
+        self.pre_filter_plugins = at(EP.PRE_FILTER, "pre_filter")
+        self.filter_plugins = at(EP.FILTER, "filter")
+        self.post_filter_plugins = at(EP.POST_FILTER, "post_filter")
+        self.pre_score_plugins = at(EP.PRE_SCORE, "pre_score")
+        self.score_plugins = at(EP.SCORE, "score")
+        self.score_weights = {ref.name: ref.weight for ref in profile.plugins[EP.SCORE]}
+        self.pre_enqueue_plugins = at(EP.PRE_ENQUEUE, "pre_enqueue")
+
+    @property
+    def name(self) -> str:
+        return self.profile.scheduler_name
+
+    # ------------------------------------------------------------------------- pre_filter
+
+    def run_pre_filter(self, state: CycleState, pod: PodInfo, nodes: np.ndarray
+                       ) -> PreFilterOutcome:
+        """RunPreFilterPlugins: every plugin runs unless one is UnschedulableAndUnresolvable;
+        node sets are intersected; an empty intersection is UnschedulableAndUnresolvable."""
+        allowed: np.ndarray | None = None
+        narrowing: list[str] = []
+        skipped: set[str] = set()
+        result_status = Status.success()
+        for plugin in self.pre_filter_plugins:
+            status, nodes_ok = plugin.pre_filter(state, pod, nodes)
+            if status.is_skip:
+                skipped.add(plugin.name)
+                continue
+            if not status.is_success:
+                status = Status(status.code, status.reasons, plugin.name)
+                if status.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
+                    return PreFilterOutcome(status, allowed, frozenset(skipped))
+                result_status = status
+                continue
+            if nodes_ok is not None:
+                narrowing.append(plugin.name)
+                allowed = nodes_ok if allowed is None else np.intersect1d(allowed, nodes_ok)
+                if allowed.size == 0:
+                    msg = (f"node(s) didn't satisfy plugin {narrowing[0]}" if len(narrowing) == 1
+                           else f"node(s) didn't satisfy plugin(s) [{' '.join(narrowing)}] "
+                                "simultaneously")
+                    return PreFilterOutcome(Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, (msg,)),
+                                            allowed, frozenset(skipped))
+        return PreFilterOutcome(result_status, allowed, frozenset(skipped))
+
+    # ----------------------------------------------------------------------------- filter
+
+    def run_filters(self, state: CycleState, pod: PodInfo, nodes: np.ndarray,
+                    skipped: frozenset[str] = frozenset(), *, all_plugins: bool = False
+                    ) -> FilterOutcome:
+        """RunFilterPlugins over ``nodes``: each node meets the plugins in order and stops at
+        the first rejection (``all_plugins`` runs every plugin on every node, for explain)."""
+        nodes = np.asarray(nodes, np.int64)
+        codes = np.zeros(nodes.size, np.int8)
+        failed_by = np.full(nodes.size, -1, np.int16)
+        per_plugin: dict[str, np.ndarray] = {}
+        for j, plugin in enumerate(self.filter_plugins):
+            if plugin.name in skipped:
+                if all_plugins:
+                    per_plugin[plugin.name] = np.full(nodes.size, Code.SKIP, np.int8)
+                continue
+            if all_plugins:
+                c = np.asarray(plugin.filter(state, pod, nodes), np.int8)
+                per_plugin[plugin.name] = c
+                newly = (c != SUCCESS) & (failed_by < 0)
+                codes[newly] = c[newly]
+                failed_by[newly] = j
+                continue
+            live = np.flatnonzero(codes == SUCCESS)
+            if live.size == 0:
+                break
+            c = np.asarray(plugin.filter(state, pod, nodes[live]), np.int8)
+            bad = c != SUCCESS
+            codes[live[bad]] = c[bad]
+            failed_by[live[bad]] = j
+        return FilterOutcome(nodes, codes, failed_by, per_plugin)
+
+    def filter_reasons(self, state: CycleState, pod: PodInfo, outcome: FilterOutcome
+                       ) -> dict[int, tuple[str, list[str]]]:
+        """For each rejected node: (plugin name, reasons)."""
+        out = {}
+        for i in np.flatnonzero(outcome.codes != SUCCESS):
+            plugin = self.filter_plugins[outcome.failed_by[i]]
+            node = int(outcome.nodes[i])
+            out[node] = (plugin.name, plugin.filter_reasons(state, pod, node))
+        return out
+
+    # ------------------------------------------------------------------------------ score
+
+    def run_pre_score(self, state: CycleState, pod: PodInfo, nodes: np.ndarray
+                      ) -> frozenset[str]:
+        """RunPreScorePlugins; returns the plugins that asked to skip Score."""
+        skipped = set()
+        for plugin in self.pre_score_plugins:
+            if plugin.pre_score(state, pod, nodes).is_skip:
+                skipped.add(plugin.name)
+        return frozenset(skipped)
+
+    def run_scores(self, state: CycleState, pod: PodInfo, nodes: np.ndarray,
+                   skipped: frozenset[str] = frozenset(), *, keep: bool = False
+                   ) -> ScoreOutcome:
+        """RunScorePlugins: score, normalise, check 0..100, weight, sum."""
+        total = np.zeros(nodes.size, np.int64)
+        out = ScoreOutcome(nodes, total, skipped=skipped)
+        for plugin in self.score_plugins:
+            if plugin.name in skipped:
+                continue
+            scores = np.array(plugin.score(state, pod, nodes), np.int64)
+            if keep:
+                out.raw[plugin.name] = scores.copy()
+            normalize: Callable | None = getattr(plugin, "normalize_score", None)
+            if normalize is not None:
+                normalize(state, pod, nodes, scores)
+            if scores.size and (scores.min() < MIN_NODE_SCORE or scores.max() > MAX_NODE_SCORE):
+                bad = int(np.flatnonzero((scores < 0) | (scores > MAX_NODE_SCORE))[0])
+                raise RuntimeError(
+                    f"plugin {plugin.name} returns an invalid score {int(scores[bad])} for node "
+                    f"{self.handle.snapshot.node_names[nodes[bad]]}, it should in the range of "
+                    f"[{MIN_NODE_SCORE}, {MAX_NODE_SCORE}] after normalizing")
+            if keep:
+                out.normalized[plugin.name] = scores.copy()
+            total += scores * self.score_weights[plugin.name]
+        return out
+
+
+def default_normalize_score(scores: np.ndarray, max_priority: int = MAX_NODE_SCORE,
+                            reverse: bool = False) -> None:
+    """helper.DefaultNormalizeScore: scale so that the highest score becomes ``max_priority``
+    (integer division); with ``reverse`` subtract from ``max_priority``. All zero stays zero
+    (or becomes ``max_priority`` everywhere when reversed)."""
+    if scores.size == 0:
+        return
+    max_count = max(0, int(scores.max()))
+    if max_count == 0:
+        if reverse:
+            scores[:] = max_priority
+        return
+    scores[:] = scores * max_priority // max_count
+    if reverse:
+        scores[:] = max_priority - scores
