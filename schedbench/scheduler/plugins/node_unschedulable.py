@@ -1,0 +1,45 @@
+"""NodeUnschedulable: a cordoned node (``spec.unschedulable``) takes no new pods, unless the pod
+tolerates the ``node.kubernetes.io/unschedulable:NoSchedule`` taint (the one the node lifecycle
+controller puts on cordoned nodes). Rejections are UnschedulableAndUnresolvable ("node(s) were
+unschedulable"): preemption cannot uncordon a node."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...model.objects import Taint
+from ..framework import UNRESOLVABLE, CycleState, Plugin, register
+from ..snapshot import PodInfo
+from ..taints import tolerations_tolerate
+
+TAINT_NODE_UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
+ERR_REASON_UNSCHEDULABLE = "node(s) were unschedulable"
+_UNSCHEDULABLE_TAINT = Taint(key=TAINT_NODE_UNSCHEDULABLE, value="", effect="NoSchedule")
+
+
+def tolerates_unschedulable(pod: PodInfo) -> bool:
+    """Whether the pod tolerates ``node.kubernetes.io/unschedulable:NoSchedule`` (cached)."""
+    key = "NodeUnschedulable/tolerates"
+    v = pod.cache.get(key)
+    if v is None:
+        v = pod.cache[key] = tolerations_tolerate(pod.pod.spec.tolerations, _UNSCHEDULABLE_TAINT)
+    return v
+
+
+@register
+class NodeUnschedulable(Plugin):
+    name = "NodeUnschedulable"
+    # kube: Node/Add and Node/UpdateNodeTaint (uncordoning is a taint update).
+    events = frozenset({"NodeAdd", "NodeUpdate"})
+
+    def filter(self, state: CycleState, pod: PodInfo, nodes: np.ndarray) -> np.ndarray:
+        nodes = np.asarray(nodes, np.int64)
+        out = np.zeros(nodes.size, np.int8)
+        if not tolerates_unschedulable(pod):
+            out[self.handle.snapshot.unschedulable[nodes]] = UNRESOLVABLE
+        return out
+
+    def filter_reasons(self, state: CycleState, pod: PodInfo, node: int) -> list[str]:
+        if self.handle.snapshot.unschedulable[node] and not tolerates_unschedulable(pod):
+            return [ERR_REASON_UNSCHEDULABLE]
+        return []
