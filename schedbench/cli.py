@@ -203,7 +203,116 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------- schedule
+
+
+def _load_cluster_and_pods(args: argparse.Namespace) -> Cluster:
+    paths = list(args.cluster) + (list(args.pods) if getattr(args, "pods", None) else [])
+    return Cluster.load(paths)
+
+
+def _scheduler(cluster: Cluster, args: argparse.Namespace):
+    from .scheduler.profiles import resolve_profile
+    from .scheduler.scheduler import Scheduler
+
+    cfg, profile, name = resolve_profile(args.profile, args.scheduler_name)
+    return Scheduler(cluster, profile, config=cfg, seed=args.seed), name
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from .progress import Progress
+
+    cluster = _load_cluster_and_pods(args)
+    scheduler, profile_name = _scheduler(cluster, args)
+    queued = scheduler.enqueue_pending()
+    others = [p.key for p in cluster.pending_pods()
+              if p.spec.scheduler_name != scheduler.profile.scheduler_name]
+    with Progress(queued, "scheduling") as progress:
+        scheduler.run(on_result=lambda r: progress.advance() if r.scheduled else None)
+    outcomes = scheduler.outcomes()
+    for key in others:
+        outcomes[key] = {"status": "pending", "reason": "schedulerName is not handled by "
+                         f"profile {scheduler.profile.scheduler_name!r}"}
+    if args.output:
+        dump_manifests(cluster.objects(), args.output)
+    placed = sorted(k for k, o in outcomes.items() if o["status"] == "scheduled")
+    pending = sorted(k for k, o in outcomes.items() if o["status"] == "pending")
+    failed = sorted(k for k, o in outcomes.items() if o["status"] == "failed")
+    if args.format == "json":
+        print(json.dumps({"profile": profile_name, "placed": len(placed),
+                          "pending": len(pending), "failed": len(failed),
+                          "pods": outcomes}, indent=2))
+        return 0
+    print(f"Profile {profile_name}: {len(placed)} placed, {len(pending)} pending, "
+          f"{len(failed)} failed (preempted) of {len(outcomes)} pods")
+    if placed:
+        print()
+        print(format_table(["POD", "NODE"], [[k, outcomes[k]["node"]] for k in placed]))
+    rows = [[k, outcomes[k]["status"], outcomes[k]["reason"]] for k in pending + failed]
+    if rows:
+        print()
+        print(format_table(["POD", "STATUS", "REASON"], rows))
+    if args.output and args.output != "-":
+        print(f"\nwrote {len(cluster.objects())} objects to {args.output}", file=sys.stderr)
+    return 0
+
+
+# ----------------------------------------------------------------------------------- explain
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from .manifests import load_manifests
+    from .scheduler.explain import explain_pod, explain_table
+
+    pods = [o for o in load_manifests(args.pod) if o.KIND == "Pod"]
+    if len(pods) != 1:
+        raise InputError(f"expected exactly one Pod, found {len(pods)}", file=args.pod)
+    pod = pods[0]
+    cluster = Cluster.load(args.cluster)
+    cluster.pods = [p for p in cluster.pods if p.key != pod.key]
+    pod.spec.node_name = ""
+    scheduler, profile_name = _scheduler(cluster, args)
+    result = explain_pod(scheduler, pod, profile_name)
+    if args.format == "json":
+        print(json.dumps(result, indent=2))
+    else:
+        print(explain_table(result))
+    return 0
+
+
+# ------------------------------------------------------------------------------------- bench
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .scheduler.bench import run_bench
+
+    result = run_bench(args.nodes, args.pods, args.profile, args.seed)
+    if args.format == "json":
+        print(json.dumps(result))
+    else:
+        print(format_table(list(result), [list(result.values())]))
+    return 0
+
+
 # ------------------------------------------------------------------------------------ main
+
+
+def _profile_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", metavar="PROFILE",
+                   help="built-in policy (default, best-fit, worst-fit, spread, balanced, "
+                   "first-fit, random, dot-product) or a KubeSchedulerConfiguration file")
+    p.add_argument("--scheduler-name", help="profile of the configuration (default: first)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the tie-break generator")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+    return v
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -245,6 +354,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scheduler-name", help="profile to show (default: the first)")
     p.add_argument("--format", choices=("table", "yaml"), default="table")
     p.set_defaults(func=cmd_config)
+
+    p = sub.add_parser("schedule", help="schedule the pending pods of a cluster through the "
+                       "scheduling queue and write the cluster back with nodeName set")
+    p.add_argument("--cluster", action="append", required=True, metavar="PATH",
+                   help="manifests: nodes, bound and pending pods, services, ... (repeatable)")
+    p.add_argument("--pods", action="append", metavar="PATH", help="more pending pods")
+    _profile_args(p)
+    p.add_argument("-o", "--output", metavar="OUT.yaml",
+                   help="write the cluster with spec.nodeName set (atomically; - = stdout)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_schedule)
+
+    p = sub.add_parser("explain", help="every filter verdict and score of one pod on every "
+                       "node, and the node the scheduler picks")
+    p.add_argument("--cluster", action="append", required=True, metavar="PATH")
+    p.add_argument("--pod", required=True, metavar="POD.yaml")
+    _profile_args(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.set_defaults(func=cmd_explain)
+
+    p = sub.add_parser("bench", help="schedule M synthetic pods on N synthetic nodes and "
+                       "report pods/s (kernel compilation and cluster building not timed)")
+    p.add_argument("--nodes", type=_positive_int, default=5000)
+    p.add_argument("--pods", type=_positive_int, default=10000)
+    p.add_argument("--profile", default="default",
+                   help="built-in policy name or KubeSchedulerConfiguration file")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--format", choices=("json", "table"), default="json")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -1007,6 +1007,10 @@ for _name, _points, _args in _IN_TREE:
     register_plugin(_name, _points, _args, _builtin=True)
 del _name, _points, _args
 
+# schedbench's own score plugins (not in kube-scheduler), used by the built-in policies.
+register_plugin("FirstFit", (EP.SCORE,))
+register_plugin("DotProduct", (EP.PRE_SCORE, EP.SCORE))
+
 #: kube-scheduler v1.35's default multiPoint list: (name, weight or None).
 DEFAULT_MULTIPOINT: tuple[tuple[str, int | None], ...] = (
     ("SchedulingGates", None),

@@ -14,7 +14,8 @@ Extension points (method names; a plugin defines the ones it implements):
   the plugin's ``filter`` for this pod.
 - ``filter(state, pod, nodes) -> int8[len(nodes)]`` of :class:`Code` values, and
   ``filter_reasons(state, pod, node) -> list[str]`` for one failing node.
-- ``post_filter(state, pod, diagnosis) -> PostFilterResult`` (preemption).
+- ``post_filter(state, pod, diagnosis) -> PostFilterResult`` (preemption), run by
+  :meth:`Framework.run_post_filter` with kube's ``RunPostFilterPlugins`` semantics.
 - ``pre_score(state, pod, nodes) -> Status``; ``Status.skip()`` skips ``score``.
 - ``score(state, pod, nodes) -> int64[len(nodes)]`` and, optionally,
   ``normalize_score(state, pod, nodes, scores)`` in place.
@@ -146,9 +147,33 @@ class Handle:
     rng: np.random.Generator
     framework: Framework | None = None
     extra: dict = field(default_factory=dict)
+    #: The pods nominated to nodes by preemption (kube's PodNominator; the scheduling queue's
+    #: :class:`~schedbench.scheduler.queue.Nominator`), None when there is none.
+    nominator: Any = None
 
 
 PLUGINS: dict[str, type[Plugin]] = {}
+
+#: PreFilter plugins whose cycle state does not depend on the pods bound to nodes (only on the
+#: pod being scheduled): their state stays valid when pods are added to or removed from the
+#: snapshot (nominated pods, preemption dry runs). A plugin may say so itself with a class
+#: attribute ``prefilter_reads_pods = False`` (or ``True`` to be re-run).
+PREFILTER_INDEPENDENT_OF_PODS = frozenset({
+    "NodeResourcesFit", "NodeAffinity", "NodePorts", "NodeName", "NodeUnschedulable",
+    "TaintToleration", "VolumeBinding", "VolumeRestrictions", "VolumeZone", "NodeVolumeLimits",
+    "DynamicResources"})
+
+#: CycleState key under which the scheduler records the plugins whose PreFilter skipped
+#: (kube's ``CycleState.SkipFilterPlugins``), for PostFilter plugins.
+SKIP_FILTER_KEY = "\x00SkipFilterPlugins"
+
+
+def prefilter_reads_pods(plugin: Plugin) -> bool:
+    """Whether the plugin's PreFilter state depends on the pods bound to nodes."""
+    flag = getattr(plugin, "prefilter_reads_pods", None)
+    if flag is not None:
+        return bool(flag)
+    return plugin.name not in PREFILTER_INDEPENDENT_OF_PODS
 
 
 def register(cls: type[Plugin]) -> type[Plugin]:
@@ -176,6 +201,9 @@ class FilterOutcome:
     codes: np.ndarray
     failed_by: np.ndarray
     per_plugin: dict[str, np.ndarray] = field(default_factory=dict)
+    #: Verdicts explained when they were reached (nodes that failed only with their nominated
+    #: pods added): node -> (plugin name, reasons); :meth:`Framework.filter_reasons` uses them.
+    explained: dict[int, tuple[str, list[str]]] = field(default_factory=dict)
 
     @property
     def feasible(self) -> np.ndarray:
@@ -187,6 +215,8 @@ class PreFilterOutcome:
     status: Status
     allowed: np.ndarray | None  # node indices (sorted), None = all nodes
     skipped: frozenset[str]
+    #: Plugins whose PreFilter result narrowed the nodes, sorted (kube's pluginsWithNodes).
+    narrowing: tuple[str, ...] = ()
 
 
 @dataclass
@@ -240,9 +270,10 @@ class Framework:
     def run_pre_filter(self, state: CycleState, pod: PodInfo, nodes: np.ndarray
                        ) -> PreFilterOutcome:
         """RunPreFilterPlugins: every plugin runs unless one is UnschedulableAndUnresolvable;
-        node sets are intersected; an empty intersection is UnschedulableAndUnresolvable."""
+        node sets are intersected; an empty intersection is UnschedulableAndUnresolvable.
+        ``narrowing`` lists the plugins that narrowed the nodes, sorted (``sets.List``)."""
         allowed: np.ndarray | None = None
-        narrowing: list[str] = []
+        narrowing: set[str] = set()
         skipped: set[str] = set()
         result_status = Status.success()
         for plugin in self.pre_filter_plugins:
@@ -257,15 +288,17 @@ class Framework:
                 result_status = status
                 continue
             if nodes_ok is not None:
-                narrowing.append(plugin.name)
+                narrowing.add(plugin.name)
                 allowed = nodes_ok if allowed is None else np.intersect1d(allowed, nodes_ok)
                 if allowed.size == 0:
-                    msg = (f"node(s) didn't satisfy plugin {narrowing[0]}" if len(narrowing) == 1
-                           else f"node(s) didn't satisfy plugin(s) [{' '.join(narrowing)}] "
+                    names = sorted(narrowing)
+                    msg = (f"node(s) didn't satisfy plugin {names[0]}" if len(names) == 1
+                           else f"node(s) didn't satisfy plugin(s) [{' '.join(names)}] "
                                 "simultaneously")
                     return PreFilterOutcome(Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, (msg,)),
-                                            allowed, frozenset(skipped))
-        return PreFilterOutcome(result_status, allowed, frozenset(skipped))
+                                            allowed, frozenset(skipped), tuple(names))
+        return PreFilterOutcome(result_status, allowed, frozenset(skipped),
+                                tuple(sorted(narrowing)))
 
     # ----------------------------------------------------------------------------- filter
 
@@ -304,10 +337,148 @@ class Framework:
         """For each rejected node: (plugin name, reasons)."""
         out = {}
         for i in np.flatnonzero(outcome.codes != SUCCESS):
-            plugin = self.filter_plugins[outcome.failed_by[i]]
             node = int(outcome.nodes[i])
+            if node in outcome.explained:
+                out[node] = outcome.explained[node]
+                continue
+            plugin = self.filter_plugins[outcome.failed_by[i]]
             out[node] = (plugin.name, plugin.filter_reasons(state, pod, node))
         return out
+
+    # ------------------------------------------------------- filter with nominated pods
+
+    def refresh_pre_filter(self, state: CycleState, pod: PodInfo,
+                           skipped: frozenset[str] = frozenset()
+                           ) -> tuple[CycleState, frozenset[str], Status]:
+        """The cycle state as PreFilter sees the snapshot now, after pods were added to or
+        removed from it (kube clones the state and calls the PreFilter extensions ``AddPod`` /
+        ``RemovePod``; schedbench re-runs the PreFilter of the plugins whose state depends on
+        other pods, on a copy). Plugins skipped at PreFilter stay skipped, as kube's cloned
+        ``SkipFilterPlugins`` do; one that skips now is added. Returns (state copy, skipped,
+        status of the first re-run PreFilter that did not succeed, else Success)."""
+        out = CycleState(state)
+        skip = set(skipped)
+        nodes: np.ndarray | None = None
+        for plugin in self.pre_filter_plugins:
+            if plugin.name in skipped or not prefilter_reads_pods(plugin):
+                continue
+            if nodes is None:
+                nodes = self.handle.snapshot.evaluation_order()
+            status, _ = plugin.pre_filter(out, pod, nodes)
+            if status.is_skip:
+                skip.add(plugin.name)
+            elif not status.is_success:
+                return out, frozenset(skip), Status(status.code, status.reasons, plugin.name)
+        return out, frozenset(skip), Status.success()
+
+    def nominated_pods_for(self, pod: PodInfo, node: int) -> list[PodInfo]:
+        """Pods nominated to ``node`` with priority >= the pod's, other than the pod itself
+        (``addGENominatedPods``), in nomination order."""
+        nominator = self.handle.nominator
+        if nominator is None:
+            return []
+        snap = self.handle.snapshot
+        return [p for p in nominator.pods_for_node(snap.node_names[node])
+                if p.priority >= pod.priority and p.key != pod.key and p.key not in snap.pods]
+
+    def run_filters_with_nominated_pods(self, state: CycleState, pod: PodInfo,
+                                        nodes: np.ndarray, skipped: frozenset[str] = frozenset()
+                                        ) -> FilterOutcome:
+        """RunFilterPluginsWithNominatedPods over ``nodes``. A node to which pods of higher or
+        equal priority are nominated must pass the filters twice: with those pods added (to the
+        snapshot and, through :meth:`refresh_pre_filter`, to the PreFilter state) and without;
+        a failure with them added is the node's verdict (explained at once, in
+        ``outcome.explained``). Other nodes take the vectorised path unchanged."""
+        outcome = self.run_filters(state, pod, nodes, skipped)
+        nominator = self.handle.nominator
+        if nominator is None or not nominator.node_names():
+            return outcome
+        snap = self.handle.snapshot
+        names = nominator.node_names()
+        for i in range(outcome.nodes.size):
+            node = int(outcome.nodes[i])
+            if snap.node_names[node] not in names:
+                continue
+            pods = self.nominated_pods_for(pod, node)
+            if not pods:
+                continue
+            code, failed_by, why = self._filter_with_pods_added(state, pod, node, skipped, pods)
+            if code != SUCCESS:
+                outcome.codes[i] = code
+                outcome.failed_by[i] = failed_by
+                outcome.explained[node] = why
+        return outcome
+
+    def _filter_with_pods_added(self, state: CycleState, pod: PodInfo, node: int,
+                                skipped: frozenset[str], pods: list[PodInfo]):
+        snap = self.handle.snapshot
+        added: list[PodInfo] = []
+        try:
+            for p in pods:
+                snap.add_pod(p, node)
+                added.append(p)
+            st, sk, pst = self.refresh_pre_filter(state, pod, skipped)
+            if not pst.is_success:
+                return np.int8(pst.code), -1, (pst.plugin, list(pst.reasons))
+            out = self.run_filters(st, pod, np.array([node], np.int64), sk)
+            code = out.codes[0]
+            if code == SUCCESS:
+                return code, -1, None
+            plugin = self.filter_plugins[out.failed_by[0]]
+            return code, int(out.failed_by[0]), (plugin.name,
+                                                 plugin.filter_reasons(st, pod, node))
+        finally:
+            for p in reversed(added):
+                snap.remove_pod(p)
+
+    def filter_status(self, state: CycleState, pod: PodInfo, node: int,
+                      skipped: frozenset[str] = frozenset(), *, explain: bool = True) -> Status:
+        """RunFilterPluginsWithNominatedPods on one node, as a Status (with the failing
+        plugin and its reasons unless ``explain`` is False)."""
+        out = self.run_filters_with_nominated_pods(state, pod, np.array([node], np.int64),
+                                                   skipped)
+        code = int(out.codes[0])
+        if code == SUCCESS:
+            return Status.success()
+        if not explain:
+            return Status(Code(code))
+        plugin, reasons = self.filter_reasons(state, pod, out)[node]
+        return Status(Code(code), tuple(reasons), plugin)
+
+    # ------------------------------------------------------------------------ post_filter
+
+    def run_post_filter(self, state: CycleState, pod: PodInfo, diagnosis: Any):
+        """RunPostFilterPlugins: plugins run in order until one returns Success (its result
+        is returned), UnschedulableAndUnresolvable (returned, with the plugin) or anything that
+        is not a rejection (an Error, with the plugin, and no result). When every plugin returns
+        Unschedulable, the status is Unschedulable with all their reasons in order (its message
+        joins them with ", ") and the first such plugin; the result is the last one that is
+        not a no-op (``mode != "noop"``)."""
+        from .scheduler import PostFilterResult
+
+        result = None
+        reasons: list[str] = []
+        rejector = ""
+        for plugin in self.post_filter_plugins:
+            r = plugin.post_filter(state, pod, diagnosis)
+            s = r.status
+            if s.is_success:
+                return r
+            if s.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE:
+                r.status = Status(s.code, s.reasons, plugin.name)
+                return r
+            if not s.is_rejected:
+                return PostFilterResult(Status(Code.ERROR, s.reasons, plugin.name))
+            if r.mode != "noop":
+                result = r
+            reasons.extend(s.reasons)
+            if not rejector:
+                rejector = plugin.name
+        status = Status(Code.UNSCHEDULABLE, tuple(reasons), rejector)
+        if result is None:
+            return PostFilterResult(status)
+        return PostFilterResult(status, result.nominated_node, list(result.victims),
+                                mode=result.mode)
 
     # ------------------------------------------------------------------------------ score
 

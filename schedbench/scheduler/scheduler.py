@@ -1,34 +1,44 @@
-"""The scheduling cycle (kube-scheduler's ``ScheduleOne``), on a virtual clock.
+"""The scheduling cycle (kube-scheduler v1.35's ``ScheduleOne``), on a virtual clock.
 
-``schedule_one``: pop the queue's head; PreFilter; evaluate a nominated node first; Filter over
-the nodes in NodeTree order starting at a rotating index until ``numFeasibleNodesToFind``
-feasible nodes are found (all of them when the profile scores every node); on failure
-PostFilter (preemption) and requeue; PreScore, Score, NormalizeScore, weights; select the
-highest total, ties broken uniformly by the seeded generator; assume (update the snapshot) and
-bind (set ``spec.nodeName``).
+``schedule_one`` (schedule_one.go): pop the queue's head; PreFilter; a node nominated by an
+earlier preemption is evaluated first (and taken if it passes the filters, without scoring);
+otherwise Filter runs over the nodes in NodeTree order starting at a rotating index until
+``numFeasibleNodesToFind`` feasible nodes are found (1 when the profile has no Score plugin);
+a node to which pods of higher or equal priority are nominated must fit both with and without
+them (``RunFilterPluginsWithNominatedPods``). One feasible node is taken without scoring;
+several go through PreScore, Score, NormalizeScore and weights, and the highest total wins,
+ties broken uniformly by the seeded generator. The pod is assumed (the snapshot updated) and
+bound (``spec.nodeName``). When no node fits, the PostFilter plugins run
+(``RunPostFilterPlugins``: DefaultPreemption may nominate a node and evict victims), the pod
+goes back to the queue with its rejecting plugins, and the FitError message is
+``0/N nodes are available: <histogram>. <PostFilter message>``.
 
 Differences from kube-scheduler, all deterministic by design: filters run as if sequentially
-(kube runs 16 goroutines and may examine a few extra nodes before it stops), nodes narrowed by
-a PreFilter result are taken in NodeTree order (kube iterates a Go map), and binding is
-immediate (no API server).
+(kube runs 16 goroutines and may examine a few extra nodes before it stops; the preemption dry
+run likewise), nodes narrowed by a PreFilter result and preemption's candidate nodes are taken
+in NodeTree order (kube iterates Go maps), a scheduling cycle takes no virtual time, binding
+and preemption are immediate (no API server, no graceful termination), and the final tie
+among equally good preemption candidates goes to the first in dry-run order (kube: map order).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..cluster import Cluster
 from ..config import Profile, SchedulerConfiguration, default_configuration
-from ..model.objects import Pod
-from .framework import SUCCESS, Code, CycleState, Framework, Handle, Status
-from .queue import SchedulingQueue
+from ..model.objects import Pod, PodCondition
+from .framework import SKIP_FILTER_KEY, SUCCESS, Code, CycleState, Framework, Handle, Status
+from .queue import QueuedPod, SchedulingQueue
 from .snapshot import NodeSnapshot, PodInfo
 
 MIN_FEASIBLE_NODES_TO_FIND = 100
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 NO_NODE_AVAILABLE = "0/{} nodes are available"
+ERR_NO_NODES_AVAILABLE = "no nodes available to schedule pods"
 
 
 def num_feasible_nodes_to_find(percentage: int, num_all_nodes: int) -> int:
@@ -46,8 +56,10 @@ def num_feasible_nodes_to_find(percentage: int, num_all_nodes: int) -> int:
 
 def fit_error_message(num_all_nodes: int, prefilter_msg: str, node_reasons: list[list[str]],
                       absent_reasons: list[str], num_absent: int, postfilter_msg: str) -> str:
-    """FitError.Error(): ``0/N nodes are available: <histogram>.`` with the reasons counted
-    over nodes and sorted as strings, then the PostFilter (preemption) message."""
+    """FitError.Error(): ``0/N nodes are available:`` then the PreFilter message, or else the
+    reasons counted over nodes (absent nodes count with the absent status' reasons) as
+    ``"<count> <reason>"`` sorted as strings, each part ending with ``.``; then the PostFilter
+    message as it is."""
     msg = NO_NODE_AVAILABLE.format(num_all_nodes) + ":"
     if prefilter_msg:
         msg += f" {prefilter_msg}."
@@ -69,18 +81,37 @@ def fit_error_message(num_all_nodes: int, prefilter_msg: str, node_reasons: list
 
 @dataclass
 class Diagnosis:
-    """Why a pod did not fit: per-node statuses, for PostFilter and the FitError message."""
+    """Why a pod did not fit (kube's Diagnosis): per-node statuses (``NodeToStatus``'s
+    explicit entries, by node index), the status of the nodes absent from them (None: kube's
+    default, UnschedulableAndUnresolvable without reasons), the PreFilter status when PreFilter
+    rejected the pod, and the plugins that rejected it (which cluster events may requeue it)."""
 
     node_status: dict[int, Status] = field(default_factory=dict)
-    absent_status: Status | None = None     # nodes a PreFilter result excluded
+    absent_status: Status | None = None     # nodes a PreFilter result excluded, or all
     prefilter_status: Status | None = None
     unschedulable_plugins: set[str] = field(default_factory=set)
     num_all_nodes: int = 0
 
+    def status_of(self, node: int) -> Status:
+        """``NodeToStatus.Get``: the node's status, else the absent nodes' status."""
+        s = self.node_status.get(node)
+        if s is not None:
+            return s
+        return self.absent_status or _DEFAULT_ABSENT
+
+    def add_plugin_status(self, status: Status) -> None:
+        """``Diagnosis.AddPluginStatus``: a rejecting plugin is recorded."""
+        if status.plugin and status.is_rejected:
+            self.unschedulable_plugins.add(status.plugin)
+
+
+_DEFAULT_ABSENT = Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
+
 
 @dataclass
 class ScheduleResult:
-    """One scheduling attempt."""
+    """One scheduling attempt. ``code``: SUCCESS; UNSCHEDULABLE (a FitError);
+    UNSCHEDULABLE_AND_UNRESOLVABLE (no nodes at all); ERROR; SKIP (a pod being deleted)."""
 
     pod: str
     node: str | None
@@ -100,11 +131,14 @@ class ScheduleResult:
 
 @dataclass
 class PostFilterResult:
-    """What PostFilter (preemption) decided: a nominated node and the pods to evict."""
+    """What a PostFilter plugin (preemption) returned: its status, and kube's NominatingInfo:
+    ``mode`` "noop" leaves the pod's nominated node as it is, "override" sets it to
+    ``nominated_node`` (-1: clears it); ``victims`` are the pods to evict."""
 
     status: Status
     nominated_node: int = -1
     victims: list[PodInfo] = field(default_factory=list)
+    mode: str = "noop"
 
 
 class Scheduler:
@@ -130,9 +164,14 @@ class Scheduler:
         self.handle = Handle(self.snapshot, cluster, self.rng)
         self.framework = Framework(self.profile, self.handle)
         self.queue = SchedulingQueue(float(self.config.pod_initial_backoff_seconds),
-                                     float(self.config.pod_max_backoff_seconds))
+                                     float(self.config.pod_max_backoff_seconds),
+                                     plugins=self.framework.instances)
+        self.handle.nominator = self.queue.nominator
         self.clock = 0.0
         self.next_start_node_index = 0
+        #: Bumped whenever what filters see may have changed (a bind, an eviction, a
+        #: nomination): a parked pod that failed at the current version would fail again.
+        self.version = 0
         self.results: list[ScheduleResult] = []
         self.last_result: dict[str, ScheduleResult] = {}
         self.preempted: dict[str, str] = {}  # victim key -> preemptor key
@@ -161,27 +200,45 @@ class Scheduler:
 
     # ------------------------------------------------------------------------------ run
 
-    def run(self, max_attempts: int | None = None) -> list[ScheduleResult]:
-        """Schedule until activeQ and backoffQ are empty, advancing the virtual clock over
-        backoffs. Pods left in the unschedulable pool stay pending (no event can help)."""
+    def run(self, max_attempts: int | None = None,
+            on_result: Callable[[ScheduleResult], None] | None = None) -> list[ScheduleResult]:
+        """Schedule until nothing can make progress. When nothing can be popped, the virtual
+        clock advances to the next backoff completion (of a pod in the error backoff queue:
+        backoffQ is popped at once when activeQ is empty) or to the 30 s tick at which pods
+        parked in the unschedulable pool for 5 minutes are flushed back; only pods that
+        failed before the cluster or the nominations last changed count (the others would
+        fail again the same way, so kube's endless retries of them are not simulated).
+        ``on_result(result)`` is called after every attempt (progress display)."""
         done = 0
         while max_attempts is None or done < max_attempts:
             result = self.schedule_one()
             if result is None:
-                expiry = self.queue.next_backoff_expiry()
-                if expiry is None:
+                wake = [t for t in (self.queue.next_backoff_expiry(newer_than=self.version),
+                                    self.queue.next_leftover_flush(newer_than=self.version))
+                        if t is not None]
+                if not wake:
                     break
-                self.clock = max(self.clock, expiry)
+                self.clock = max(self.clock, min(wake))
                 continue
             done += 1
+            if on_result is not None:
+                on_result(result)
         return self.results
 
     def schedule_one(self) -> ScheduleResult | None:
-        """One scheduling cycle for the head of activeQ; None if activeQ is empty now."""
+        """One scheduling cycle for the head of the queue; None if nothing can be popped
+        now."""
         qp = self.queue.pop(self.clock)
         if qp is None:
             return None
         pod = qp.info
+        if pod.pod.metadata.deletion_timestamp:  # skipPodSchedule: being deleted
+            self.queue.done(pod.key)
+            result = ScheduleResult(pod.key, None, Code.SKIP,
+                                    f"skip schedule deleting pod: {pod.key}",
+                                    attempt=qp.attempts, time=self.clock)
+            self._record(result)
+            return result
         state = CycleState()
         result, diagnosis, post = self._schedule_pod(state, pod)
         result.attempt = qp.attempts
@@ -189,46 +246,58 @@ class Scheduler:
         if result.node is not None:
             self._assume_and_bind(pod, self.snapshot.node_index[result.node])
             self.queue.done(pod.key)
-            self.queue.move_on_event("AssignedPodAdd", self.clock)
+            self.queue.move_on_event("AssignedPodAdd", self.clock, obj=pod,
+                                     precheck=self._cross_topology_precheck(pod))
         else:
-            plugins = frozenset(diagnosis.unschedulable_plugins) if diagnosis else frozenset()
-            self.queue.add_unschedulable(qp, self.clock, plugins, result.message,
-                                         error=result.code == Code.ERROR)
-            if post is not None and post.victims:
-                self._evict(post.victims, preemptor=pod)
-        self.results.append(result)
-        self.last_result[pod.key] = result
+            self._handle_failure(qp, result, diagnosis, post)
+        self._record(result)
         return result
+
+    def _record(self, result: ScheduleResult) -> None:
+        self.results.append(result)
+        self.last_result[result.pod] = result
 
     # -------------------------------------------------------------------------- the cycle
 
     def _schedule_pod(self, state: CycleState, pod: PodInfo
                       ) -> tuple[ScheduleResult, Diagnosis | None, PostFilterResult | None]:
+        """schedulePod + findNodesThatFitPod (+ PostFilter on a FitError)."""
         snap, fw = self.snapshot, self.framework
         all_nodes = snap.evaluation_order()
         n_all = int(all_nodes.size)
         if n_all == 0:
-            return (ScheduleResult(pod.key, None, Code.ERROR, "no nodes available to schedule "
-                                   "pods"), None, None)
+            return (ScheduleResult(pod.key, None, Code.UNSCHEDULABLE_AND_UNRESOLVABLE,
+                                   ERR_NO_NODES_AVAILABLE), None, None)
         diagnosis = Diagnosis(num_all_nodes=n_all)
         pre = fw.run_pre_filter(state, pod, all_nodes)
+        state[SKIP_FILTER_KEY] = pre.skipped
+        if not (pre.status.code == Code.UNSCHEDULABLE_AND_UNRESOLVABLE and pre.status.plugin):
+            # RunPreFilterPlugins returns pluginsWithNodes, except after a plugin's own
+            # UnschedulableAndUnresolvable
+            diagnosis.unschedulable_plugins.update(pre.narrowing)
         if not pre.status.is_success:
-            if not pre.status.is_rejected:
-                return ScheduleResult(pod.key, None, Code.ERROR, pre.status.message()), None, None
-            diagnosis.prefilter_status = pre.status
+            if not pre.status.is_rejected:  # an error: retried from the error backoff queue
+                msg = pre.status.message()
+                if pre.status.plugin:
+                    msg = f'running PreFilter plugin "{pre.status.plugin}": {msg}'
+                return ScheduleResult(pod.key, None, Code.ERROR, msg), None, None
             diagnosis.absent_status = pre.status
-            if pre.status.plugin:
-                diagnosis.unschedulable_plugins.add(pre.status.plugin)
+            diagnosis.prefilter_status = pre.status
+            diagnosis.add_plugin_status(pre.status)
             return self._fail(state, pod, diagnosis)
 
-        # a node nominated by an earlier preemption is tried first
+        # "NominatedNodeName" set by an earlier preemption: tried first, on its own (the
+        # PreFilter result is not consulted); a failure stays in the diagnosis
         nominated = pod.pod.status.nominated_node_name
-        if nominated and nominated in snap.node_index:
-            idx = snap.node_index[nominated]
-            if snap.alive[idx] and (pre.allowed is None or idx in set(pre.allowed.tolist())):
-                out = fw.run_filters(state, pod, np.array([idx], np.int64), pre.skipped)
-                if out.codes[0] == SUCCESS:
-                    return (ScheduleResult(pod.key, nominated, Code.SUCCESS, evaluated_nodes=1,
+        if nominated:
+            idx = snap.node_index.get(nominated)
+            if idx is not None and snap.alive[idx]:
+                feasible, _ = self._find_nodes_that_pass_filters(
+                    state, pod, np.array([idx], np.int64), pre.skipped, diagnosis,
+                    explain=True)
+                if feasible.size:
+                    return (ScheduleResult(pod.key, nominated, Code.SUCCESS,
+                                           evaluated_nodes=1 + len(diagnosis.node_status),
                                            feasible_nodes=1), diagnosis, None)
 
         nodes = all_nodes
@@ -236,43 +305,88 @@ class Scheduler:
             allowed = np.zeros(snap.num_nodes, np.bool_)
             allowed[pre.allowed] = True
             nodes = all_nodes[allowed[all_nodes]]
-            diagnosis.absent_status = Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE,
-                                             ("node(s) didn't satisfy plugin(s) PreFilter",))
-        n = int(nodes.size)
-        to_find = num_feasible_nodes_to_find(self.percentage, n)
-        start = self.next_start_node_index % n if n else 0
-        rotated = np.concatenate([nodes[start:], nodes[:start]]) if start else nodes
-        outcome = fw.run_filters(state, pod, rotated, pre.skipped)
-        ok = outcome.codes == SUCCESS
-        if to_find < n:
-            positions = np.flatnonzero(ok)
-            if positions.size >= to_find:
-                processed = int(positions[to_find - 1]) + 1
-            else:
-                processed = n
-        else:
-            processed = n
-        feasible = rotated[:processed][ok[:processed]]
+            # kube formats the plugin set it shares with the diagnosis, which by now also
+            # holds a plugin that rejected the nominated node
+            diagnosis.absent_status = Status(
+                Code.UNSCHEDULABLE_AND_UNRESOLVABLE,
+                (f"node(s) didn't satisfy plugin(s) "
+                 f"[{' '.join(sorted(diagnosis.unschedulable_plugins))}]",))
+        feasible, new_failures = self._find_nodes_that_pass_filters(
+            state, pod, nodes, pre.skipped, diagnosis)
+        # processed = feasible nodes + NodeToStatus.Len() (which includes a failed nominated
+        # node even when the pass did not reach it)
+        rejected = len(diagnosis.node_status) if feasible.size == 0 else \
+            len(diagnosis.node_status) + new_failures
+        processed = int(feasible.size) + rejected
         self.next_start_node_index = (self.next_start_node_index + processed) % n_all
-        failed = np.flatnonzero(~ok[:processed])
-        for i in failed:
-            plugin = fw.filter_plugins[outcome.failed_by[i]]
-            diagnosis.unschedulable_plugins.add(plugin.name)
         if feasible.size == 0:
-            reasons = fw.filter_reasons(state, pod, _restrict(outcome, processed))
-            for node, (plugin, why) in reasons.items():
-                code = Code(int(outcome.codes[np.flatnonzero(rotated == node)[0]]))
-                diagnosis.node_status[node] = Status(code, tuple(why), plugin)
             return self._fail(state, pod, diagnosis)
         if feasible.size == 1:
             return (ScheduleResult(pod.key, snap.node_names[feasible[0]], Code.SUCCESS,
-                                   evaluated_nodes=processed, feasible_nodes=1), diagnosis, None)
-        skipped = fw.run_pre_score(state, pod, feasible)
-        scores = fw.run_scores(state, pod, feasible, skipped)
-        best = self.select_host(feasible, scores.total)
+                                   evaluated_nodes=1 + rejected, feasible_nodes=1),
+                    diagnosis, None)
+        if fw.score_plugins:
+            skipped = fw.run_pre_score(state, pod, feasible)
+            totals = fw.run_scores(state, pod, feasible, skipped).total
+        else:  # prioritizeNodes without Score plugins: every node scores 1
+            totals = np.ones(feasible.size, np.int64)
+        best = self.select_host(feasible, totals)
         return (ScheduleResult(pod.key, snap.node_names[best], Code.SUCCESS,
                                evaluated_nodes=processed, feasible_nodes=int(feasible.size)),
                 diagnosis, None)
+
+    def _find_nodes_that_pass_filters(self, state: CycleState, pod: PodInfo,
+                                      nodes: np.ndarray, skipped: frozenset[str],
+                                      diagnosis: Diagnosis, *, explain: bool = False
+                                      ) -> tuple[np.ndarray, int]:
+        """findNodesThatPassFilters: from the rotating start index, the first
+        ``numFeasibleNodesToFind`` feasible nodes (1 without Score plugins). The plugins that
+        rejected the nodes examined on the way go to the diagnosis; so do those nodes'
+        statuses, with reasons, when ``explain`` or when no node is feasible (a FitError).
+        Returns (feasible nodes, number of rejected nodes not already in the diagnosis)."""
+        fw = self.framework
+        n = int(nodes.size)
+        to_find = num_feasible_nodes_to_find(self.percentage, n)
+        if not fw.score_plugins:
+            to_find = 1
+        if n == 0:
+            return np.empty(0, np.int64), 0
+        start = self.next_start_node_index % n
+        if not fw.filter_plugins:
+            return np.array([nodes[(start + i) % n] for i in range(min(to_find, n))],
+                            np.int64), 0
+        rotated = np.concatenate([nodes[start:], nodes[:start]]) if start else nodes
+        outcome = fw.run_filters_with_nominated_pods(state, pod, rotated, skipped)
+        ok = outcome.codes == SUCCESS
+        positions = np.flatnonzero(ok)
+        processed = int(positions[to_find - 1]) + 1 if positions.size >= to_find > 0 else n
+        feasible = rotated[:processed][ok[:processed]]
+        failed = np.flatnonzero(~ok[:processed])
+        if failed.size == 0:
+            return feasible, 0
+        known = diagnosis.node_status
+        new = int(failed.size)
+        if known:
+            failed_nodes = set(rotated[failed].tolist())
+            new -= sum(1 for node in known if node in failed_nodes)
+        if not explain and feasible.size:
+            # the statuses themselves are not needed: only who rejected (queueing)
+            for j in np.unique(outcome.failed_by[failed]):
+                if j >= 0:
+                    diagnosis.unschedulable_plugins.add(fw.filter_plugins[j].name)
+            if outcome.explained:
+                for node in rotated[failed].tolist():
+                    if node in outcome.explained:
+                        diagnosis.unschedulable_plugins.add(outcome.explained[node][0])
+            return feasible, new
+        reasons = fw.filter_reasons(state, pod, _restrict(outcome, processed))
+        for i in failed:
+            node = int(rotated[i])
+            plugin, why = reasons[node]
+            status = Status(Code(int(outcome.codes[i])), tuple(why), plugin)
+            known[node] = status
+            diagnosis.add_plugin_status(status)
+        return feasible, new
 
     def select_host(self, nodes: np.ndarray, totals: np.ndarray) -> int:
         """The node with the highest total; ties uniformly at random (seeded)."""
@@ -282,55 +396,118 @@ class Scheduler:
         return int(nodes[top[int(self.rng.integers(top.size))]])
 
     def _fail(self, state: CycleState, pod: PodInfo, diagnosis: Diagnosis
-              ) -> tuple[ScheduleResult, Diagnosis, PostFilterResult | None]:
-        post: PostFilterResult | None = None
-        post_msg = ""
-        resolvable = any(s.code == Code.UNSCHEDULABLE for s in diagnosis.node_status.values())
-        if diagnosis.absent_status is not None and \
-                diagnosis.absent_status.code == Code.UNSCHEDULABLE:
-            resolvable = True
-        for plugin in self.framework.post_filter_plugins:
-            post = plugin.post_filter(state, pod, diagnosis) if resolvable else \
-                PostFilterResult(Status(Code.UNSCHEDULABLE, (
-                    "preemption: 0/{} nodes are available: {}".format(
-                        diagnosis.num_all_nodes,
-                        "Preemption is not helpful for scheduling."),)))
+              ) -> tuple[ScheduleResult, Diagnosis, PostFilterResult]:
+        """A FitError: run the PostFilter plugins and build the message (schedulingCycle).
+        Without PostFilter plugins the nomination is cleared."""
+        if self.framework.post_filter_plugins:
+            post = self.framework.run_post_filter(state, pod, diagnosis)
             post_msg = post.status.message()
-            if post.status.is_success:
-                break
+        else:
+            post = PostFilterResult(Status(Code.UNSCHEDULABLE), mode="override")
+            post_msg = ""
         n_absent = diagnosis.num_all_nodes - len(diagnosis.node_status)
+        absent = diagnosis.absent_status
         message = fit_error_message(
             diagnosis.num_all_nodes,
             diagnosis.prefilter_status.message() if diagnosis.prefilter_status else "",
             [list(s.reasons) for s in diagnosis.node_status.values()],
-            list(diagnosis.absent_status.reasons) if diagnosis.absent_status else [],
-            n_absent if diagnosis.absent_status else 0, post_msg)
+            list(absent.reasons) if absent else [], n_absent, post_msg)
         nominated = None
-        if post is not None and post.status.is_success and post.nominated_node >= 0:
+        if post.status.is_success and post.nominated_node >= 0:
             nominated = self.snapshot.node_names[post.nominated_node]
-            pod.pod.status.nominated_node_name = nominated
         result = ScheduleResult(pod.key, None, Code.UNSCHEDULABLE, message,
                                 evaluated_nodes=len(diagnosis.node_status),
                                 nominated_node=nominated,
-                                victims=[v.key for v in (post.victims if post else [])])
+                                victims=[v.key for v in post.victims]
+                                if post.status.is_success else [])
         return result, diagnosis, post
+
+    # ---------------------------------------------------------------------------- failure
+
+    def _handle_failure(self, qp: QueuedPod, result: ScheduleResult,
+                        diagnosis: Diagnosis | None, post: PostFilterResult | None) -> None:
+        """handleSchedulingFailure: back to the queue (a FitError carries the rejecting
+        plugins; other failures keep the pod's previous ones), the nomination updated
+        (PostFilter's NominatingInfo; cleared on errors), then the preemption carried out."""
+        pod = qp.info
+        if result.code == Code.UNSCHEDULABLE and diagnosis is not None:
+            plugins = frozenset(diagnosis.unschedulable_plugins)
+        else:
+            plugins = qp.unschedulable_plugins
+        if post is None or post.mode == "override":
+            node = (self.snapshot.node_names[post.nominated_node]
+                    if post is not None and post.nominated_node >= 0 else "")
+            self._nominate(pod, node)
+        else:  # noop: kept as the pod's status says
+            self.queue.nominator.add(pod, pod.pod.status.nominated_node_name)
+        # (kube updates the nomination right after requeueing; stamping the version after
+        # the pod's own nomination change keeps that change from looking like news to it)
+        self.queue.add_unschedulable(qp, self.clock, plugins, result.message,
+                                     version=self.version)
+        if post is not None and post.status.is_success and post.victims:
+            self._prepare_candidate(pod, post.nominated_node, post.victims)
+
+    def _nominate(self, pod: PodInfo, node_name: str) -> None:
+        if pod.pod.status.nominated_node_name != node_name:
+            self.version += 1
+        pod.pod.status.nominated_node_name = node_name
+        self.queue.nominator.add(pod, node_name)
+
+    def _prepare_candidate(self, preemptor: PodInfo, node: int,
+                           victims: list[PodInfo]) -> None:
+        """prepareCandidate: pods of lower priority nominated to the node lose their
+        nomination, then the victims are evicted."""
+        name = self.snapshot.node_names[node]
+        for other in self.queue.nominator.pods_for_node(name):
+            if other.priority < preemptor.priority:
+                self._nominate(other, "")
+        self._evict(victims, preemptor)
 
     # ----------------------------------------------------------------------- assume & bind
 
     def _assume_and_bind(self, pod: PodInfo, node: int) -> None:
         self.snapshot.add_pod(pod, node)
         pod.pod.spec.node_name = self.snapshot.node_names[node]
-        pod.pod.status.nominated_node_name = ""
+        if pod.pod.status.nominated_node_name:
+            pod.pod.status.nominated_node_name = ""
+        self.queue.nominator.delete(pod.key)
+        self.version += 1
 
     def _evict(self, victims: list[PodInfo], preemptor: PodInfo) -> None:
-        """Delete preemption victims (kube deletes them through the API server)."""
+        """Delete preemption victims (kube marks them with a DisruptionTarget condition and
+        deletes them through the API server); each deletion is an AssignedPodDelete event."""
         for v in victims:
             self.snapshot.remove_pod(v)
-            v.pod.status.phase = "Failed"
-            v.pod.status.reason = "Preempted"
-            v.pod.status.message = f"Preempted by pod {preemptor.key}"
+            status = v.pod.status
+            status.conditions = [c for c in status.conditions if c.type != "DisruptionTarget"]
+            status.conditions.append(PodCondition(
+                type="DisruptionTarget", status="True", reason="PreemptionByScheduler",
+                message=f"{preemptor.pod.spec.scheduler_name}: preempting to accommodate a "
+                        "higher priority pod"))
+            status.phase = "Failed"
+            status.reason = "Preempted"
+            status.message = f"Preempted by pod {preemptor.key}"
             self.preempted[v.key] = preemptor.key
-        self.queue.move_on_event("AssignedPodDelete", self.clock)
+            self.version += 1
+            self.queue.move_on_event("AssignedPodDelete", self.clock, obj=v)
+
+    def _cross_topology_precheck(self, bound: PodInfo) -> Callable[[QueuedPod], bool]:
+        """getUnschedulablePodsWithCrossTopologyTerm: a pod binding may only help parked pods
+        rejected by PodTopologySpread (same namespace) or with a required pod affinity term
+        that matches the bound pod."""
+        ns_labels = {ns.metadata.name: ns.metadata.labels for ns in self.cluster.namespaces}
+
+        def check(qp: QueuedPod) -> bool:
+            if "PodTopologySpread" in qp.unschedulable_plugins and \
+                    qp.info.namespace == bound.namespace:
+                return True
+            affinity = qp.info.pod.spec.affinity
+            if affinity is None or affinity.pod_affinity is None:
+                return False
+            return any(_affinity_term_matches(term, qp.info, bound, ns_labels)
+                       for term in affinity.pod_affinity.required)
+
+        return check
 
     # ---------------------------------------------------------------------------- results
 
@@ -350,9 +527,40 @@ class Scheduler:
         return out
 
 
+def _affinity_term_matches(term, owner: PodInfo, pod: PodInfo,
+                           ns_labels: dict[str, dict[str, str]]) -> bool:
+    """AffinityTerm.Matches: ``pod`` is in the term's namespaces (the owner's namespace when
+    neither namespaces nor a namespace selector are given) and its labels match the selector
+    (with matchLabelKeys / mismatchLabelKeys taken from the owner's labels)."""
+    if term.namespaces or term.namespace_selector is not None:
+        in_ns = pod.namespace in term.namespaces or (
+            term.namespace_selector is not None
+            and term.namespace_selector.matches(ns_labels.get(pod.namespace, {})))
+    else:
+        in_ns = pod.namespace == owner.namespace
+    if not in_ns or term.label_selector is None:
+        return False
+    labels = pod.labels
+    if not term.label_selector.matches(labels):
+        return False
+    own = owner.labels
+    for key in term.match_label_keys:
+        if key in own and labels.get(key) != own[key]:
+            return False
+    for key in term.mismatch_label_keys:
+        if key in own and key in labels and labels[key] == own[key]:
+            return False
+    return True
+
+
 def _restrict(outcome, processed: int):
     """The part of a filter outcome that was examined (the first ``processed`` nodes)."""
     from .framework import FilterOutcome
 
-    return FilterOutcome(outcome.nodes[:processed], outcome.codes[:processed],
-                         outcome.failed_by[:processed])
+    nodes = outcome.nodes[:processed]
+    kept = {}
+    if outcome.explained:
+        examined = set(nodes.tolist())
+        kept = {n: v for n, v in outcome.explained.items() if n in examined}
+    return FilterOutcome(nodes, outcome.codes[:processed], outcome.failed_by[:processed],
+                         explained=kept)

@@ -7,6 +7,12 @@ requests a positive amount of, ``request <= allocatable - requested`` ("Insuffic
 "Insufficient nvidia.com/gpu", ...). Extended resources listed in ``ignoredResources`` or whose
 group is in ``ignoredResourceGroups`` are not checked. A failing node is ``Unschedulable`` (room
 could be made by preemption) with every insufficient resource as a reason.
+
+PreScore / Score (fit.go with resource_allocation.go): PreScore computes the pod's request per
+resource of ``scoringStrategy.resources`` the way kube's scorer does (``PodRequests`` with the
+non-missing defaults 100m CPU / 200Mi memory applied to every container that does not state
+them, then pod-level requests, then overhead) and never skips; Score runs the strategy over the
+nodes in one kernel (:mod:`schedbench.scheduler.resource_scoring`). No NormalizeScore.
 """
 
 from __future__ import annotations
@@ -15,10 +21,15 @@ import numpy as np
 from numba import njit
 
 from ...config import NodeResourcesFitArgs
+from ...model.objects import DEFAULT_MEMORY_REQUEST, DEFAULT_MILLI_CPU_REQUEST, pod_requests
 from ..framework import CycleState, Plugin, Status, register
+from ..resource_scoring import (STRATEGY_IDS, PodScoreInput, ScorerSpec, allocation_scores,
+                                pod_score_input)
 from ..snapshot import NodeSnapshot, PodInfo
 
 _ORDER_FIRST = ("cpu", "memory", "ephemeral-storage")
+#: NonMissingContainerRequests of kube's scorer (``calculatePodResourceRequest``).
+SCORING_DEFAULTS = {"cpu": DEFAULT_MILLI_CPU_REQUEST, "memory": DEFAULT_MEMORY_REQUEST}
 
 
 def is_extended_resource(name: str) -> bool:
@@ -74,9 +85,18 @@ class NodeResourcesFit(Plugin):
     events = frozenset({"AssignedPodDelete", "NodeAdd", "NodeUpdate"})
 
     def __init__(self, args, handle) -> None:
-        super().__init__(args if args is not None else NodeResourcesFitArgs(), handle)
+        if args is None:
+            args = NodeResourcesFitArgs()
+        elif isinstance(args, dict):
+            args = NodeResourcesFitArgs.from_dict(args)
+        super().__init__(args, handle)
         self.ignored = frozenset(self.args.ignored_resources)
         self.ignored_groups = frozenset(self.args.ignored_resource_groups)
+        strategy = self.args.scoring_strategy
+        rtcr = strategy.requested_to_capacity_ratio
+        self.scorer = ScorerSpec.build(STRATEGY_IDS[strategy.type], strategy.resources,
+                                       rtcr.shape if rtcr is not None else ())
+        self._pre_score_key = "PreScore" + self.name
 
     def _checked_columns(self, snapshot: NodeSnapshot, request: np.ndarray) -> np.ndarray:
         check = request > 0
@@ -123,3 +143,27 @@ class NodeResourcesFit(Plugin):
         reasons.extend(f"Insufficient {r}" for r in ordered)
         return reasons
 
+    # ----------------------------------------------------------------------------- score
+
+    def score_requests(self, pod: PodInfo) -> dict[str, int]:
+        """The pod's request as the scorer sees it (cached on the pod)."""
+        cache = pod.cache.setdefault(self.name, {})
+        reqs = cache.get("score_requests")
+        if reqs is None:
+            reqs = cache["score_requests"] = pod_requests(pod.pod.spec, SCORING_DEFAULTS)
+        return reqs
+
+    def pre_score(self, state: CycleState, pod: PodInfo, nodes: np.ndarray) -> Status:
+        state[self._pre_score_key] = pod_score_input(self.handle.snapshot, self.scorer,
+                                                     self.score_requests(pod))
+        return Status.success()
+
+    def score(self, state: CycleState, pod: PodInfo, nodes: np.ndarray) -> np.ndarray:
+        if not self.scorer.names:
+            raise RuntimeError(f"{self.name}: resources not found")
+        snapshot = self.handle.snapshot
+        s: PodScoreInput | None = state.get(self._pre_score_key)
+        if s is None or s.num_resources != snapshot.num_resources:  # PreScore not run / stale
+            self.pre_score(state, pod, nodes)
+            s = state[self._pre_score_key]
+        return allocation_scores(snapshot, nodes, self.scorer, s)

@@ -1,0 +1,108 @@
+"""Scoring one pod against every node, and the resource-score kernel against a plain NumPy
+version and the pure-Python reference (the ratios show what the kernels buy)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import node_sizes
+
+from schedbench.config import ScoringStrategy
+from schedbench.scheduler.framework import CycleState
+from schedbench.scheduler.profiles import resolve_profile
+from schedbench.scheduler.resource_scoring import ScorerSpec, allocation_scores
+from schedbench.scheduler.scheduler import Scheduler
+from schedbench.synthetic import synthetic_cluster, synthetic_pods
+
+_CACHE: dict[int, Scheduler] = {}
+
+
+def loaded_scheduler(n: int) -> Scheduler:
+    """A default-profile scheduler over ``n`` synthetic nodes, about 40% allocated."""
+    if n not in _CACHE:
+        cfg, profile, _ = resolve_profile("default")
+        cluster = synthetic_cluster(n, 0, seed=1)
+        s = Scheduler(cluster, profile, config=cfg, seed=1)
+        pods = synthetic_pods(4 * n, seed=7)
+        rng = np.random.default_rng(3)
+        snap = s.snapshot
+        for pod, node in zip(pods, rng.integers(0, n, len(pods))):
+            info = snap.pod_info(pod)
+            free = snap.allocatable[node] - snap.requested[node]
+            if (info.request_vector[:2] <= free[:2]).all() and "nvidia.com/gpu" not in info.requests:
+                snap.add_pod(info, int(node))
+        _CACHE[n] = s
+    return _CACHE[n]
+
+
+def typical_pod():
+    return synthetic_pods(40, seed=11)[25]  # a plain 100m-4 CPU service pod, no affinity
+
+
+@pytest.mark.parametrize("nodes", node_sizes())
+def test_score_one_pod_default_profile(benchmark, nodes):
+    """PreScore + Score + NormalizeScore + weights of the default profile, all nodes."""
+    s = loaded_scheduler(nodes)
+    info = s.snapshot.pod_info(typical_pod())
+    all_nodes = s.snapshot.alive_nodes()
+    fw = s.framework
+
+    def setup():
+        state = CycleState()
+        fw.run_pre_filter(state, info, all_nodes)
+        return (state,), {}
+
+    def score(state):
+        skipped = fw.run_pre_score(state, info, all_nodes)
+        return fw.run_scores(state, info, all_nodes, skipped).total
+
+    total = benchmark.pedantic(score, setup=setup, rounds=200 if nodes < 100000 else 30,
+                               warmup_rounds=2)
+    assert total.shape == (nodes,)
+    benchmark.extra_info["nodes"] = nodes
+    benchmark.extra_info["us_per_pod"] = benchmark.stats.stats.median * 1e6
+
+
+def least_allocated_numpy(allocatable, requested, request, weights):
+    """Plain NumPy LeastAllocated over every node (cpu, memory columns), kube's integers."""
+    alloc = allocatable[:, :2]
+    req = requested[:, :2] + request[:2]
+    per = np.where((alloc > 0) & (req <= alloc), (alloc - req) * 100 // np.maximum(alloc, 1), 0)
+    counted = (alloc > 0) * weights
+    total_w = counted.sum(axis=1)
+    return np.where(total_w > 0, (per * weights).sum(axis=1) // np.maximum(total_w, 1), 0)
+
+
+@pytest.mark.parametrize("impl", ["kernel", "numpy", "python"])
+@pytest.mark.parametrize("nodes", [n for n in node_sizes() if n <= 10000])
+def test_least_allocated_implementations(benchmark, nodes, impl):
+    """The LeastAllocated scores of one pod on every node: Numba kernel vs NumPy vs Python."""
+    from reference.resource_scores import fit_scores
+
+    s = loaded_scheduler(nodes)
+    snap = s.snapshot
+    pod = typical_pod()
+    info = snap.pod_info(pod)
+    idx = snap.alive_nodes()
+    spec = ScorerSpec.from_strategy(ScoringStrategy()) if hasattr(ScorerSpec, "from_strategy") \
+        else None
+    if impl == "kernel":
+        fit = s.framework.instances["NodeResourcesFit"]
+        state = CycleState()
+        fit.pre_score(state, info, idx)
+        result = benchmark(lambda: fit.score(state, info, idx))
+    elif impl == "numpy":
+        req = snap.request_vectors(info)[1]
+        result = benchmark(least_allocated_numpy, snap.nonzero_requested[:, :0] + snap.allocatable,
+                           snap.nonzero_requested, req, np.array([1, 1]))
+    else:
+        bound = [p.pod for p in snap.pods.values()]
+        if nodes > 1000:
+            pytest.skip("the pure-Python reference is only timed at 1,000 nodes (minutes beyond)")
+        result = benchmark.pedantic(fit_scores, args=(snap.nodes, bound, pod, "LeastAllocated",
+                                                      [("cpu", 1), ("memory", 1)]),
+                                    rounds=3)
+        result = np.array([result[n] for n in snap.node_names])
+    benchmark.extra_info.update(nodes=nodes, impl=impl)
+    assert len(result) == nodes
+    del spec

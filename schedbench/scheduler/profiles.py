@@ -1,0 +1,100 @@
+"""Built-in scheduling policies as KubeSchedulerConfiguration profiles, and ``--profile``.
+
+Every policy keeps kube-scheduler's default filters, preemption and queue - so all policies
+agree on what is *allowed* - and changes only the Score plugins, scoring every node
+(``percentageOfNodesToScore: 100``):
+
+============  =================================================================================
+default       kube-scheduler v1.35's default profile (adaptive percentageOfNodesToScore)
+best-fit      NodeResourcesFit, MostAllocated (cpu, memory): pack the fullest node
+worst-fit     NodeResourcesFit, LeastAllocated (cpu, memory): the emptiest node
+spread        PodTopologySpread (system defaults: hostname and zone) and SelectorSpread
+              dominant (weight 5 each), LeastAllocated as a tie-breaker (weight 1)
+balanced      NodeResourcesBalancedAllocation (weight 2) with LeastAllocated (weight 1)
+first-fit     FirstFit: the first feasible node in the cluster's node order
+random        no score plugin: every feasible node ties, the seeded tie-break picks one
+dot-product   DotProduct: Tetris alignment of demand and free resources
+============  =================================================================================
+
+Every policy's profile is named ``default-scheduler``, so it schedules the pods a cluster
+file has for kube-scheduler; ``--profile`` takes one of these names or a
+KubeSchedulerConfiguration file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import Profile, SchedulerConfiguration, load_scheduler_config, parse_scheduler_config
+from ..errors import ConfigError
+
+API = {"apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "KubeSchedulerConfiguration"}
+
+
+def _fit(strategy: str) -> dict:
+    return {"name": "NodeResourcesFit", "args": {"scoringStrategy": {
+        "type": strategy, "resources": [{"name": "cpu", "weight": 1},
+                                        {"name": "memory", "weight": 1}]}}}
+
+
+# Score plugins outside kube's default profile that also have a PreScore to enable.
+_EXTRA_PRE_SCORE = ("SelectorSpread", "DotProduct")
+
+
+def _policy(score: list[tuple[str, int]], plugin_config: list[dict] = ()) -> dict:
+    plugins = {"score": {"disabled": [{"name": "*"}],
+                         "enabled": [{"name": n, "weight": w} for n, w in score]}}
+    pre_score = [{"name": n} for n, _ in score if n in _EXTRA_PRE_SCORE]
+    if pre_score:
+        plugins["preScore"] = {"enabled": pre_score}
+    profile = {"schedulerName": "default-scheduler", "plugins": plugins}
+    if plugin_config:
+        profile["pluginConfig"] = list(plugin_config)
+    return {**API, "percentageOfNodesToScore": 100, "profiles": [profile]}
+
+
+BUILTIN_POLICIES: dict[str, dict] = {
+    "default": {**API},
+    "best-fit": _policy([("NodeResourcesFit", 1)], [_fit("MostAllocated")]),
+    "worst-fit": _policy([("NodeResourcesFit", 1)], [_fit("LeastAllocated")]),
+    "spread": _policy([("PodTopologySpread", 5), ("SelectorSpread", 5),
+                                 ("NodeResourcesFit", 1)], [_fit("LeastAllocated")]),
+    "balanced": _policy([("NodeResourcesBalancedAllocation", 2),
+                                     ("NodeResourcesFit", 1)], [_fit("LeastAllocated")]),
+    "first-fit": _policy([("FirstFit", 1)]),
+    "random": {**API, "percentageOfNodesToScore": 100, "profiles": [{
+        "schedulerName": "default-scheduler", "plugins": {"score": {"disabled": [{"name": "*"}]}}}]},
+    "dot-product": _policy([("DotProduct", 1)]),
+}
+
+
+def builtin_configuration(name: str) -> SchedulerConfiguration:
+    """The configuration of built-in policy ``name``."""
+    try:
+        data = BUILTIN_POLICIES[name]
+    except KeyError:
+        raise ConfigError(f"unknown policy {name!r}; built-in policies: "
+                          f"{', '.join(BUILTIN_POLICIES)} (or give a KubeSchedulerConfiguration "
+                          "file)", field="--profile") from None
+    return parse_scheduler_config(data, source=f"<policy {name}>")
+
+
+def resolve_profile(spec: str | None, scheduler_name: str | None = None
+                    ) -> tuple[SchedulerConfiguration, Profile, str]:
+    """``--profile`` as given: a built-in policy name, a KubeSchedulerConfiguration file, or
+    None for kube-scheduler's default. Returns (configuration, profile, display name)."""
+    if spec is None:
+        spec = "default"
+    if spec in BUILTIN_POLICIES:
+        cfg = builtin_configuration(spec)
+        profile = cfg.profile(scheduler_name)
+        return cfg, profile, spec
+    if not Path(spec).exists():
+        raise ConfigError(f"no such file, and not a built-in policy (known: "
+                          f"{', '.join(BUILTIN_POLICIES)})", file=spec, field="--profile")
+    cfg = load_scheduler_config(spec)
+    try:
+        profile = cfg.profile(scheduler_name)
+    except KeyError as err:
+        raise ConfigError(str(err.args[0]), file=spec, field="--scheduler-name") from None
+    return cfg, profile, profile.scheduler_name
