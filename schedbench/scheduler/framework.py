@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+from numba import njit
 
 from ..config import EP, Profile
 from ..errors import ConfigError
@@ -311,6 +312,7 @@ class Framework:
         codes = np.zeros(nodes.size, np.int8)
         failed_by = np.full(nodes.size, -1, np.int16)
         per_plugin: dict[str, np.ndarray] = {}
+        live = np.arange(nodes.size)  # positions not rejected yet
         for j, plugin in enumerate(self.filter_plugins):
             if plugin.name in skipped:
                 if all_plugins:
@@ -323,13 +325,15 @@ class Framework:
                 codes[newly] = c[newly]
                 failed_by[newly] = j
                 continue
-            live = np.flatnonzero(codes == SUCCESS)
             if live.size == 0:
                 break
-            c = np.asarray(plugin.filter(state, pod, nodes[live]), np.int8)
-            bad = c != SUCCESS
-            codes[live[bad]] = c[bad]
-            failed_by[live[bad]] = j
+            c = plugin.filter(state, pod, nodes if live.size == nodes.size else nodes[live])
+            bad = np.flatnonzero(c)  # every code but Success (0) rejects
+            if bad.size:
+                rejected = live[bad]
+                codes[rejected] = c[bad]
+                failed_by[rejected] = j
+                live = np.delete(live, bad)
         return FilterOutcome(nodes, codes, failed_by, per_plugin)
 
     def filter_reasons(self, state: CycleState, pod: PodInfo, outcome: FilterOutcome
@@ -500,22 +504,35 @@ class Framework:
         for plugin in self.score_plugins:
             if plugin.name in skipped:
                 continue
-            scores = np.array(plugin.score(state, pod, nodes), np.int64)
+            scores = plugin.score(state, pod, nodes)
+            if scores.dtype != np.int64:
+                scores = scores.astype(np.int64)
             if keep:
                 out.raw[plugin.name] = scores.copy()
             normalize: Callable | None = getattr(plugin, "normalize_score", None)
             if normalize is not None:
                 normalize(state, pod, nodes, scores)
-            if scores.size and (scores.min() < MIN_NODE_SCORE or scores.max() > MAX_NODE_SCORE):
-                bad = int(np.flatnonzero((scores < 0) | (scores > MAX_NODE_SCORE))[0])
+            bad = _add_weighted(total, scores, self.score_weights[plugin.name])
+            if bad >= 0:
                 raise RuntimeError(
                     f"plugin {plugin.name} returns an invalid score {int(scores[bad])} for node "
                     f"{self.handle.snapshot.node_names[nodes[bad]]}, it should in the range of "
                     f"[{MIN_NODE_SCORE}, {MAX_NODE_SCORE}] after normalizing")
             if keep:
                 out.normalized[plugin.name] = scores.copy()
-            total += scores * self.score_weights[plugin.name]
         return out
+
+
+@njit(cache=True)
+def _add_weighted(total, scores, weight):
+    """``total += scores * weight`` after checking every score is within 0..MaxNodeScore;
+    returns the index of the first out-of-range score (nothing added), or -1."""
+    for i in range(scores.size):
+        if scores[i] < MIN_NODE_SCORE or scores[i] > MAX_NODE_SCORE:
+            return i
+    for i in range(scores.size):
+        total[i] += scores[i] * weight
+    return -1
 
 
 def default_normalize_score(scores: np.ndarray, max_priority: int = MAX_NODE_SCORE,

@@ -31,11 +31,21 @@ import numpy as np
 from ..cluster import Cluster
 from ..config import Profile, SchedulerConfiguration, default_configuration
 from ..model.objects import Pod, PodCondition
-from .framework import SKIP_FILTER_KEY, SUCCESS, Code, CycleState, Framework, Handle, Status
+from .framework import (
+    SKIP_FILTER_KEY,
+    SUCCESS,
+    Code,
+    CycleState,
+    FilterOutcome,
+    Framework,
+    Handle,
+    Status,
+)
 from .queue import QueuedPod, SchedulingQueue
 from .snapshot import NodeSnapshot, PodInfo
 
 MIN_FEASIBLE_NODES_TO_FIND = 100
+FILTER_CHUNK = 512  # nodes filtered at once when only some of them need to be found
 MIN_FEASIBLE_NODES_PERCENTAGE_TO_FIND = 5
 NO_NODE_AVAILABLE = "0/{} nodes are available"
 ERR_NO_NODES_AVAILABLE = "no nodes available to schedule pods"
@@ -356,10 +366,12 @@ class Scheduler:
             return np.array([nodes[(start + i) % n] for i in range(min(to_find, n))],
                             np.int64), 0
         rotated = np.concatenate([nodes[start:], nodes[:start]]) if start else nodes
-        outcome = fw.run_filters_with_nominated_pods(state, pod, rotated, skipped)
+        outcome = self._filter_until_found(state, pod, rotated, skipped, to_find)
+        rotated = outcome.nodes  # the examined prefix of the rotation
         ok = outcome.codes == SUCCESS
         positions = np.flatnonzero(ok)
-        processed = int(positions[to_find - 1]) + 1 if positions.size >= to_find > 0 else n
+        processed = int(positions[to_find - 1]) + 1 if positions.size >= to_find > 0 \
+            else int(rotated.size)
         feasible = rotated[:processed][ok[:processed]]
         failed = np.flatnonzero(~ok[:processed])
         if failed.size == 0:
@@ -387,6 +399,32 @@ class Scheduler:
             known[node] = status
             diagnosis.add_plugin_status(status)
         return feasible, new
+
+    def _filter_until_found(self, state: CycleState, pod: PodInfo, rotated: np.ndarray,
+                            skipped: frozenset[str], to_find: int) -> FilterOutcome:
+        """Filter ``rotated`` in growing chunks until ``to_find`` nodes passed or all were
+        examined. Verdicts are per node, so this equals filtering every node and keeping the
+        prefix kube examines; it only spares the work past that prefix."""
+        fw, n = self.framework, int(rotated.size)
+        if to_find >= n:
+            return fw.run_filters_with_nominated_pods(state, pod, rotated, skipped)
+        parts: list[FilterOutcome] = []
+        found, pos, chunk = 0, 0, max(2 * to_find, FILTER_CHUNK)
+        while pos < n and found < to_find:
+            part = fw.run_filters_with_nominated_pods(state, pod, rotated[pos:pos + chunk],
+                                                      skipped)
+            parts.append(part)
+            found += int(np.count_nonzero(part.codes == SUCCESS))
+            pos += part.nodes.size
+            chunk *= 2
+        if len(parts) == 1:
+            return parts[0]
+        explained: dict = {}
+        for part in parts:
+            explained.update(part.explained)
+        return FilterOutcome(np.concatenate([p.nodes for p in parts]),
+                             np.concatenate([p.codes for p in parts]),
+                             np.concatenate([p.failed_by for p in parts]), explained=explained)
 
     def select_host(self, nodes: np.ndarray, totals: np.ndarray) -> int:
         """The node with the highest total; ties uniformly at random (seeded)."""

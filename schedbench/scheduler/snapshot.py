@@ -35,8 +35,6 @@ EFFECT_NAMES = {v: k for k, v in EFFECT_IDS.items()}
 # Pseudo label key under which every node's name is interned, so that ``matchFields`` on
 # ``metadata.name`` is matched by the same kernel as label requirements.
 NODE_NAME_KEY = "\x00metadata.name"
-ZONE_LABELS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
-REGION_LABELS = ("topology.kubernetes.io/region", "failure-domain.beta.kubernetes.io/region")
 CPU, MEMORY = 0, 1  # fixed resource columns
 
 
@@ -333,12 +331,14 @@ class NodeSnapshot:
 
     def evaluation_order(self) -> np.ndarray:
         """Live nodes in kube-scheduler's NodeTree order: zones in order of first appearance,
-        one node from each zone in turn (zone key = region + zone labels)."""
+        one node from each zone in turn (zone key: :func:`.spreading.zone_key`)."""
+        from .spreading import zone_key
+
         if self._zone_order is None:
             zones: dict[str, list[int]] = {}
             for i in range(self._n):
                 if self._alive[i]:
-                    zones.setdefault(zone_key(self.nodes[i]), []).append(i)
+                    zones.setdefault(zone_key(self.nodes[i].metadata.labels), []).append(i)
             order: list[int] = []
             lists = list(zones.values())
             depth = max((len(x) for x in lists), default=0)
@@ -419,14 +419,4 @@ class NodeSnapshot:
         self.listeners.append(listener)
         for pod in self.pods.values():
             listener.pod_added(self, pod, pod.node)
-
-
-def zone_key(node: Node) -> str:
-    """kube's ``utilnode.GetZoneKey``: region and zone labels joined, '' when neither is set."""
-    labels = node.metadata.labels
-    region = next((labels[k] for k in REGION_LABELS if k in labels), "")
-    zone = next((labels[k] for k in ZONE_LABELS if k in labels), "")
-    if not region and not zone:
-        return ""
-    return f"{region}:\x00:{zone}"
 
