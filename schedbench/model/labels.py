@@ -708,8 +708,8 @@ def _check_fields(d: Mapping[str, Any], allowed: tuple[str, ...], where: str) ->
                         f"{where}.{name}" if where else str(name))
 
 
-def _requirement_from_api(d: Any, where: str, allowed_ops: tuple[str, ...]) -> Requirement:
-    """A LabelSelectorRequirement / NodeSelectorRequirement mapping -> Requirement."""
+def _check_requirement_shape(d: Any, where: str) -> None:
+    """A requirement mapping has only key, operator and values, with string key and operator."""
     if not isinstance(d, Mapping):
         raise _fail(f"must be a mapping with key, operator and values, not {_type_name(d)}",
                     where)
@@ -719,6 +719,11 @@ def _requirement_from_api(d: Any, where: str, allowed_ops: tuple[str, ...]) -> R
             raise _fail("missing required field", f"{where}.{name}")
         if not isinstance(d[name], str):
             raise _fail(f"must be a string, not {_type_name(d[name])}", f"{where}.{name}")
+
+
+def _requirement_from_api(d: Any, where: str, allowed_ops: tuple[str, ...]) -> Requirement:
+    """A LabelSelectorRequirement / NodeSelectorRequirement mapping -> Requirement."""
+    _check_requirement_shape(d, where)
     api_op = d["operator"]
     if api_op not in allowed_ops:
         raise _fail(f"unknown operator {_q(api_op)} (must be one of {', '.join(allowed_ops)})",
@@ -949,15 +954,7 @@ class NodeSelector:
 
 
 def _field_requirement_from_api(d: Any, where: str) -> FieldRequirement:
-    if not isinstance(d, Mapping):
-        raise _fail(f"must be a mapping with key, operator and values, not {_type_name(d)}",
-                    where)
-    _check_fields(d, ("key", "operator", "values"), where)
-    for name in ("key", "operator"):
-        if name not in d or d[name] is None:
-            raise _fail("missing required field", f"{where}.{name}")
-        if not isinstance(d[name], str):
-            raise _fail(f"must be a string, not {_type_name(d[name])}", f"{where}.{name}")
+    _check_requirement_shape(d, where)
     if d["operator"] not in ("In", "NotIn"):
         raise _fail(f"unknown operator {_q(d['operator'])} for a node field selector (must "
                     "be In or NotIn)", f"{where}.operator")

@@ -1,12 +1,31 @@
 """NodeResourcesFit: does the node have room for the pod's requests (Filter), and how good a fit
 is it (Score, by the profile's scoring strategy).
 
-Filter (``fitsRequest`` in kube's noderesources/fit.go): the node must have a pod slot left
-(``len(pods) + 1 <= allocatable pods``: "Too many pods"), and for every resource the pod
-requests a positive amount of, ``request <= allocatable - requested`` ("Insufficient cpu",
-"Insufficient nvidia.com/gpu", ...). Extended resources listed in ``ignoredResources`` or whose
-group is in ``ignoredResourceGroups`` are not checked. A failing node is ``Unschedulable`` (room
-could be made by preemption) with every insufficient resource as a reason.
+Filter (``Filter`` / ``fitsRequest`` in kube v1.35's noderesources/fit.go): a node fails when
+it has no pod slot left (``len(pods) + 1 > allocatable pods``: "Too many pods") or when, for a
+resource the pod requests a positive amount of, ``request > allocatable - requested``
+("Insufficient cpu", "Insufficient hugepages-2Mi", "Insufficient nvidia.com/gpu", ...).
+
+- Which resources are checked: those kube's ``framework.Resource`` tracks - ``cpu``, ``memory``,
+  ``ephemeral-storage`` and the scalar resources (``schedutil.IsScalarResourceName``: extended
+  ``vendor/name``, ``hugepages-*``, ``*kubernetes.io/*``, ``attachable-volumes-*``). Any other
+  name (a bare ``foo``, ``storage``) is dropped by kube's ``Resource.Add`` and never checked; a
+  pod's ``pods`` request is not checked either.
+- ``ignoredResources`` / ``ignoredResourceGroups`` (the part before ``/``) skip *extended*
+  resources only (``v1helper.IsExtendedResourceName``); hugepages and ``kubernetes.io/*`` names
+  are always checked.
+- The status code (v1.35, kubernetes PR #131345, since v1.34): each insufficient resource is
+  *unresolvable* when the pod's request alone exceeds the node's whole allocatable (an absent
+  allocatable counts 0) - no preemption on that node can help. The node's code is
+  ``UnschedulableAndUnresolvable`` (3) if any insufficient resource is unresolvable, else
+  ``Unschedulable`` (2). "Too many pods" is never unresolvable, even with 0 allowed pods.
+- Reasons, in kube's order: "Too many pods", then cpu, memory, ephemeral-storage, then the
+  scalar resources. Kube walks the scalar resources in Go map order, which is random; schedbench
+  lists them sorted by name (bytewise), so the order is deterministic. All reasons are kept,
+  whatever the code.
+- Not modelled: the DRAExtendedResource delegation (an extended resource the node does not
+  advertise but a DeviceClass maps is left to DynamicResources). schedbench has no
+  DeviceClasses, and without one kube delegates nothing, so the results are the same.
 
 PreScore / Score (fit.go with resource_allocation.go): PreScore computes the pod's request per
 resource of ``scoringStrategy.resources`` the way kube's scorer does (``PodRequests`` with the
@@ -16,6 +35,8 @@ nodes in one kernel (:mod:`schedbench.scheduler.resource_scoring`). No Normalize
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 from numba import njit
@@ -27,48 +48,92 @@ from ..resource_scoring import (STRATEGY_IDS, PodScoreInput, ScorerSpec, allocat
                                 pod_score_input)
 from ..snapshot import NodeSnapshot, PodInfo
 
-_ORDER_FIRST = ("cpu", "memory", "ephemeral-storage")
 #: NonMissingContainerRequests of kube's scorer (``calculatePodResourceRequest``).
 SCORING_DEFAULTS = {"cpu": DEFAULT_MILLI_CPU_REQUEST, "memory": DEFAULT_MEMORY_REQUEST}
 
 
-def is_extended_resource(name: str) -> bool:
-    """v1helper.IsExtendedResourceName: a qualified name outside the kubernetes.io/ namespace
-    (``nvidia.com/gpu``); ``requests.*`` quota names are not resources."""
-    if "/" not in name or name.startswith("requests."):
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_QUALIFIED_PREFIX = re.compile(rf"{_DNS_LABEL}(\.{_DNS_LABEL})*")
+_QUALIFIED_NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
+_NATIVE_NAMESPACE = "kubernetes.io/"
+_CPU_MEMORY_STORAGE = ("cpu", "memory", "ephemeral-storage")
+
+
+def _is_qualified_name(value: str) -> bool:
+    """validation.IsQualifiedName: ``[prefix/]name``, prefix a DNS-1123 subdomain (<= 253),
+    name <= 63 alphanumerics with ``-_.`` inside."""
+    parts = value.split("/")
+    if len(parts) == 1:
+        name = parts[0]
+    elif len(parts) == 2:
+        prefix, name = parts
+        if not prefix or len(prefix) > 253 or not _QUALIFIED_PREFIX.fullmatch(prefix):
+            return False
+    else:
         return False
-    domain = name.split("/", 1)[0]
-    return not (domain == "kubernetes.io" or domain.endswith(".kubernetes.io"))
+    return 0 < len(name) <= 63 and _QUALIFIED_NAME.fullmatch(name) is not None
+
+
+def is_extended_resource(name: str) -> bool:
+    """v1helper.IsExtendedResourceName: not native (native = no ``/``, or ``kubernetes.io/``
+    anywhere in the name), not a ``requests.*`` quota name, and ``requests.<name>`` is a
+    qualified name (``nvidia.com/gpu`` yes; ``kubernetes.io/x``, ``hugepages-2Mi`` no)."""
+    if "/" not in name or _NATIVE_NAMESPACE in name or name.startswith("requests."):
+        return False
+    return _is_qualified_name("requests." + name)
+
+
+def is_fit_checked_resource(name: str) -> bool:
+    """Whether kube's ``framework.Resource`` tracks ``name`` (so Filter checks it): cpu, memory,
+    ephemeral-storage, or a scalar resource (``schedutil.IsScalarResourceName``)."""
+    return (name in _CPU_MEMORY_STORAGE or name.startswith("hugepages-")
+            or name.startswith("attachable-volumes-") or _NATIVE_NAMESPACE in name
+            or is_extended_resource(name))
+
+
+def scalar_reason_order(names) -> list[str]:
+    """Kube's reason order for these resource names: cpu, memory, ephemeral-storage, then the
+    scalar resources sorted by name (schedbench's fixed stand-in for Go's random map order)."""
+    names = set(names)
+    return [r for r in _CPU_MEMORY_STORAGE if r in names] + sorted(
+        r for r in names if r not in _CPU_MEMORY_STORAGE)
 
 
 @njit(cache=True)
 def _fit_codes(nodes, allocatable, requested, pod_count, allowed_pods, request, check):
-    """Per node in ``nodes``: Code.UNSCHEDULABLE (2) unless a pod slot is left and every checked
-    resource column fits; SUCCESS (0) otherwise."""
+    """Per node in ``nodes``: SUCCESS (0) when a pod slot is left and every checked resource
+    column fits (``request <= allocatable - requested``); otherwise UNSCHEDULABLE_AND_UNRESOLVABLE
+    (3) when some insufficient column's request exceeds the node's allocatable, else
+    UNSCHEDULABLE (2)."""
     out = np.zeros(nodes.size, np.int8)
+    cols = np.flatnonzero(check)
     for i in range(nodes.size):
         n = nodes[i]
-        bad = pod_count[n] + 1 > allowed_pods[n]
-        if not bad:
-            for r in range(request.size):
-                if check[r] and request[r] > allocatable[n, r] - requested[n, r]:
-                    bad = True
+        code = 2 if pod_count[n] + 1 > allowed_pods[n] else 0
+        for k in range(cols.size):
+            r = cols[k]
+            q = request[r]
+            a = allocatable[n, r]
+            if q > a - requested[n, r]:
+                if q > a:
+                    code = 3
                     break
-        if bad:
-            out[i] = 2
+                code = 2
+        out[i] = code
     return out
 
 
 def fit_codes(snapshot: NodeSnapshot, nodes: np.ndarray, request: np.ndarray,
               check: np.ndarray) -> np.ndarray:
-    """Filter verdicts of NodeResourcesFit for ``nodes`` (int64 indices); ``request`` and
-    ``check`` (which columns to check) are over the snapshot's resource columns."""
+    """Filter codes of NodeResourcesFit (0, 2 or 3) for ``nodes`` (int64 indices); ``request``
+    and ``check`` (which columns to check) are over the snapshot's resource columns."""
     nodes = np.ascontiguousarray(nodes, np.int64)
     r = snapshot.num_resources
     if request.shape != (r,) or check.shape != (r,):
         raise ValueError(f"request/check must have {r} resource columns")
     return _fit_codes(nodes, snapshot.allocatable, snapshot.requested, snapshot.pod_count,
-                      snapshot.allowed_pods, request, check)
+                      snapshot.allowed_pods, np.ascontiguousarray(request, np.int64),
+                      np.ascontiguousarray(check, np.bool_))
 
 
 class _FitState:
@@ -97,14 +162,30 @@ class NodeResourcesFit(Plugin):
         self.scorer = ScorerSpec.build(STRATEGY_IDS[strategy.type], strategy.resources,
                                        rtcr.shape if rtcr is not None else ())
         self._pre_score_key = "PreScore" + self.name
+        self._mask: np.ndarray = np.zeros(0, np.bool_)  # per resource column: checkable
+
+    def _is_checked(self, name: str) -> bool:
+        if not is_fit_checked_resource(name):
+            return False
+        if is_extended_resource(name) and (
+                name in self.ignored or name.split("/", 1)[0] in self.ignored_groups):
+            return False
+        return True
+
+    def _checkable(self, snapshot: NodeSnapshot) -> np.ndarray:
+        """Per resource column: tracked by kube and not ignored (columns only ever get
+        appended, so the mask grows with them)."""
+        names = snapshot.resources.names
+        if self._mask.size != len(names):
+            mask = np.zeros(len(names), np.bool_)
+            mask[: self._mask.size] = self._mask[: len(names)]
+            for r in range(self._mask.size, len(names)):
+                mask[r] = self._is_checked(names[r])
+            self._mask = mask
+        return self._mask
 
     def _checked_columns(self, snapshot: NodeSnapshot, request: np.ndarray) -> np.ndarray:
-        check = request > 0
-        for r, name in enumerate(snapshot.resources.names):
-            if check[r] and is_extended_resource(name) and (
-                    name in self.ignored or name.split("/", 1)[0] in self.ignored_groups):
-                check[r] = False
-        return check
+        return (request > 0) & self._checkable(snapshot)
 
     # ---------------------------------------------------------------------------- filter
 
@@ -130,17 +211,17 @@ class NodeResourcesFit(Plugin):
         return fit_codes(snapshot, nodes, s.request, s.check)
 
     def filter_reasons(self, state: CycleState, pod: PodInfo, node: int) -> list[str]:
+        """kube's reasons for ``node``: "Too many pods" first, then "Insufficient <name>" in
+        :func:`scalar_reason_order`."""
         s = self._state(state, pod)
         snap = self.handle.snapshot
         reasons = []
         if snap.pod_count[node] + 1 > snap.allowed_pods[node]:
             reasons.append("Too many pods")
         free = snap.allocatable[node] - snap.requested[node]
-        short = [snap.resources.names[r] for r in range(s.request.size)
-                 if s.check[r] and s.request[r] > free[r]]
-        ordered = [r for r in _ORDER_FIRST if r in short] + sorted(
-            r for r in short if r not in _ORDER_FIRST)
-        reasons.extend(f"Insufficient {r}" for r in ordered)
+        short = [snap.resources.names[r] for r in np.flatnonzero(s.check)
+                 if s.request[r] > free[r]]
+        reasons.extend(f"Insufficient {r}" for r in scalar_reason_order(short))
         return reasons
 
     # ----------------------------------------------------------------------------- score

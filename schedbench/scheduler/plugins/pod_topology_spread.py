@@ -132,6 +132,15 @@ def pod_constraints(pod: Pod, action: str, defaults: Iterable = (), cluster=None
 
 
 @njit(cache=True)
+def _lacks_a_key(dom, n):
+    """Node ``n`` has no domain (-1) for at least one constraint's topology key."""
+    for c in range(dom.shape[0]):
+        if dom[c, n] < 0:
+            return True
+    return False
+
+
+@njit(cache=True)
 def _domain_counts(nodes, dom, eligible, counts, n_domains):
     """PreFilter: per (constraint, domain) the sum of the per-node counts over ``nodes`` that
     carry every topology key and are eligible for the constraint, and which domains any such
@@ -228,17 +237,11 @@ def _prescore(filtered, all_nodes, require_all, dom, dom_or_empty, eligible, cou
     n_ignored = 0
     for i in range(filtered.size):
         n = filtered[i]
-        if require_all:
-            missing = False
-            for c in range(n_c):
-                if dom[c, n] < 0:
-                    missing = True
-                    break
-            if missing:
-                if not ignored[n]:
-                    ignored[n] = True
-                    n_ignored += 1
-                continue
+        if require_all and _lacks_a_key(dom, n):
+            if not ignored[n]:
+                ignored[n] = True
+                n_ignored += 1
+            continue
         for c in range(n_c):
             if is_host[c]:
                 continue
@@ -248,14 +251,8 @@ def _prescore(filtered, all_nodes, require_all, dom, dom_or_empty, eligible, cou
                 sizes[c] += 1
     for i in range(all_nodes.size):
         n = all_nodes[i]
-        if require_all:
-            missing = False
-            for c in range(n_c):
-                if dom[c, n] < 0:
-                    missing = True
-                    break
-            if missing:
-                continue
+        if require_all and _lacks_a_key(dom, n):
+            continue
         for c in range(n_c):
             if not eligible[c, n]:
                 continue
