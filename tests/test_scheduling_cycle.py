@@ -150,9 +150,11 @@ def test_fit_error_histogram_is_sorted_as_strings():
     s.enqueue(make_pod("p", cpu="2"))
     r = s.schedule_one()
     assert r.code == Code.UNSCHEDULABLE
+    # the 1-CPU nodes can never hold a 2-CPU pod (UnschedulableAndUnresolvable since v1.34):
+    # preemption does not consider them
     assert r.message == ("0/12 nodes are available: 10 Insufficient cpu, 2 Too many pods. "
-                         "preemption: 0/12 nodes are available: 12 No preemption victims found "
-                         "for incoming pod.")
+                         "preemption: 0/12 nodes are available: 10 Preemption is not helpful "
+                         "for scheduling, 2 No preemption victims found for incoming pod.")
     assert s.queue.get("default/p").unschedulable_plugins == {"NodeResourcesFit"}
 
 

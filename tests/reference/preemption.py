@@ -130,12 +130,22 @@ def num_candidates(n: int, percentage: int, absolute: int) -> int:
     return min(max(n * percentage // 100, absolute), n)
 
 
+def never_fits(node, pod) -> bool:
+    """NodeResourcesFit's UnschedulableAndUnresolvable: the pod requests more of a resource
+    than the node's whole allocatable (no eviction can help)."""
+    alloc = node.allocatable
+    return any(r != "pods" and q > 0 and q > alloc.get(r, 0) for r, q in pod.requests().items())
+
+
 def preempt(nodes: list, bound: dict[str, list], pod, priority, offset: int,
             percentage: int = 10, absolute: int = 100):
-    """The PostFilter of ``pod`` on nodes that all reject it for resources (so every node is
-    a potential one): (nominated node name or None, victim keys, message without the
-    "preemption: " prefix). ``bound``: node name -> pods on it, in node order."""
-    order = node_tree_order(nodes)
+    """The PostFilter of ``pod`` on nodes that all reject it for resources: (nominated node
+    name or None, victim keys, message without the "preemption: " prefix). Only nodes that
+    reject it as Unschedulable (not :func:`never_fits`) are potential ones; ``offset`` indexes
+    them. ``bound``: node name -> pods on it, in node order."""
+    order = [n for n in node_tree_order(nodes) if not never_fits(n, pod)]
+    if not order:
+        return None, [], histogram_message(len(nodes), [], NOT_HELPFUL, len(nodes))
     want = num_candidates(len(order), percentage, absolute)
     candidates = []
     failed: dict[str, list[str]] = {}

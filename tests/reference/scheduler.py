@@ -28,8 +28,8 @@ and nothing is preempted (pods that fit nowhere stay pending): PrioritySort (pri
 queue timestamp, then arrival); a rejected pod is parked with the plugins that rejected it;
 each bind is an ``AssignedPodAdd`` event which moves the parked pods that kube v1.35's
 queueing hints say it may help (PodTopologySpread: a pod of the same namespace matching one of
-the hard constraints; InterPodAffinity: a pod matching one of the required affinity terms)
-to backoffQ (1 s doubling to 10 s, expiries aligned to whole seconds), which is popped at once
+the hard constraints; InterPodAffinity: a pod matching all the required affinity terms) to
+backoffQ (1 s doubling to 10 s, expiries aligned to whole seconds), which is popped at once
 when activeQ is empty. When both are empty, the clock jumps to the 30 s tick at which parked
 pods are flushed back after 5 minutes - as long as some pod failed before the cluster last
 changed (otherwise the run is over).
@@ -44,9 +44,9 @@ from typing import Any
 
 import numpy as np
 
+from . import fit_filter as fit
 from . import inter_pod_affinity as ipa
 from . import node_plugins as npl
-from . import preemption as prm
 from . import resource_scores as rsc
 from . import spread as spr
 
@@ -84,7 +84,8 @@ def make_profile(filters, scores, args=None, percentage=0,
                  scheduler_name="default-scheduler") -> dict:
     """A profile as plain data. ``scores``: (name, weight) pairs. ``args`` by plugin name:
 
-    - NodeResourcesFit: ``{"strategy", "resources": [(name, weight)], "shape": [(u, s)]}``
+    - NodeResourcesFit: ``{"strategy", "resources": [(name, weight)], "shape": [(u, s)],
+      "ignored_resources": [...], "ignored_groups": [...]}``
     - NodeResourcesBalancedAllocation: ``{"resources": [name, ...]}``
     - PodTopologySpread: ``{"defaults": [dict, ...], "system_defaulted": bool}``
     - InterPodAffinity: ``{"hard_weight": int, "ignore_preferred": bool}``
@@ -101,7 +102,8 @@ def make_profile(filters, scores, args=None, percentage=0,
             raise NotImplementedError(f"reference has no Score for {name}")
     base = {
         "NodeResourcesFit": {"strategy": "LeastAllocated",
-                             "resources": [("cpu", 1), ("memory", 1)], "shape": []},
+                             "resources": [("cpu", 1), ("memory", 1)], "shape": [],
+                             "ignored_resources": (), "ignored_groups": ()},
         "NodeResourcesBalancedAllocation": {"resources": ["cpu", "memory"]},
         "PodTopologySpread": {"defaults": list(spr.SYSTEM_DEFAULTS), "system_defaulted": True},
         "InterPodAffinity": {"hard_weight": 1, "ignore_preferred": False},
@@ -305,8 +307,10 @@ class PodCycle:
         if name == "NodePorts":
             return npl.node_ports_filter(pod, self.state.pods_on[node_name])[0]
         if name == "NodeResourcesFit":
-            why = prm.fit_reasons(node, self.state.pods_on[node_name], pod)
-            return UNSCHEDULABLE if why else SUCCESS
+            a = self.args["NodeResourcesFit"]
+            return fit.fit_filter(node, self.state.pods_on[node_name], pod,
+                                  a.get("ignored_resources", ()),
+                                  a.get("ignored_groups", ()))[0]
         if name == "PodTopologySpread":
             verdicts = self._pts_verdicts()
             return SUCCESS if verdicts is None else verdicts[node_name][0]
@@ -571,14 +575,19 @@ class ReferenceScheduler:
                 (self.backoff if other.backing_off(self.clock) else self.active).append(other)
 
     def worth_requeuing(self, e: QueueEntry, added) -> bool:
-        """kube v1.35's queueing hints for an assigned pod added (the only plugins whose
-        verdict a new pod can improve)."""
+        """kube v1.35's queueing hints (``isSchedulableAfterPodChange``) for an assigned pod
+        added; of the plugins that can reject a pod here only these two register the event.
+
+        - InterPodAffinity: the added pod matches *all* the required affinity terms, each
+          matched with nil namespace labels (a namespace selector is not resolved here);
+        - PodTopologySpread: the added pod is in the pod's namespace and its labels match the
+          selector of one of the hard (DoNotSchedule) constraints."""
         pod = e.pod
         if "InterPodAffinity" in e.plugins:
             aff = pod.spec.affinity
             terms = [] if aff is None or aff.pod_affinity is None else \
                 aff.pod_affinity.required_during_scheduling_ignored_during_execution
-            if any(ipa.RefTerm(t, pod).matches(added, {}) for t in terms):
+            if terms and all(ipa.RefTerm(t, pod).matches(added, {}) for t in terms):
                 return True
         if "PodTopologySpread" in e.plugins and \
                 added.metadata.namespace == pod.metadata.namespace:

@@ -163,6 +163,7 @@ class NodeResourcesFit(Plugin):
                                        rtcr.shape if rtcr is not None else ())
         self._pre_score_key = "PreScore" + self.name
         self._mask: np.ndarray = np.zeros(0, np.bool_)  # per resource column: checkable
+        self._mask_of: NodeSnapshot | None = None  # the snapshot whose columns _mask covers
 
     def _is_checked(self, name: str) -> bool:
         if not is_fit_checked_resource(name):
@@ -176,6 +177,8 @@ class NodeResourcesFit(Plugin):
         """Per resource column: tracked by kube and not ignored (columns only ever get
         appended, so the mask grows with them)."""
         names = snapshot.resources.names
+        if self._mask_of is not snapshot:
+            self._mask, self._mask_of = np.zeros(0, np.bool_), snapshot
         if self._mask.size != len(names):
             mask = np.zeros(len(names), np.bool_)
             mask[: self._mask.size] = self._mask[: len(names)]
