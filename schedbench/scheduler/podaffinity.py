@@ -442,3 +442,29 @@ def domain_scores(snapshot: NodeSnapshot, nodes: np.ndarray, cols: np.ndarray,
     if table.dtype != np.int64 or table.ndim != 2 or table.shape[0] != cols.size:
         raise ValueError("table must be int64 of shape (len(cols), width)")
     return _domain_scores(nodes, snapshot.labels, cols, table)
+
+
+def affinity_term_matches(term, owner: PodInfo, pod: PodInfo,
+                           ns_labels: dict[str, dict[str, str]]) -> bool:
+    """AffinityTerm.Matches: ``pod`` is in the term's namespaces (the owner's namespace when
+    neither namespaces nor a namespace selector are given) and its labels match the selector
+    (with matchLabelKeys / mismatchLabelKeys taken from the owner's labels)."""
+    if term.namespaces or term.namespace_selector is not None:
+        in_ns = pod.namespace in term.namespaces or (
+            term.namespace_selector is not None
+            and term.namespace_selector.matches(ns_labels.get(pod.namespace, {})))
+    else:
+        in_ns = pod.namespace == owner.namespace
+    if not in_ns or term.label_selector is None:
+        return False
+    labels = pod.labels
+    if not term.label_selector.matches(labels):
+        return False
+    own = owner.labels
+    for key in term.match_label_keys:
+        if key in own and labels.get(key) != own[key]:
+            return False
+    for key in term.mismatch_label_keys:
+        if key in own and key in labels and labels[key] == own[key]:
+            return False
+    return True

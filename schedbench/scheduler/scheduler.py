@@ -256,8 +256,9 @@ class Scheduler:
         if result.node is not None:
             self._assume_and_bind(pod, self.snapshot.node_index[result.node])
             self.queue.done(pod.key)
-            self.queue.move_on_event("AssignedPodAdd", self.clock, obj=pod,
-                                     precheck=self._cross_topology_precheck(pod))
+            # v1.35 (QueueingHints GA): every parked pod, filtered by its rejecting plugins'
+            # hints (AssignedPodAdded's cross-topology precheck is the pre-hints path)
+            self.queue.move_on_event("AssignedPodAdd", self.clock, obj=pod)
         else:
             self._handle_failure(qp, result, diagnosis, post)
         self._record(result)
@@ -529,24 +530,6 @@ class Scheduler:
             self.version += 1
             self.queue.move_on_event("AssignedPodDelete", self.clock, obj=v)
 
-    def _cross_topology_precheck(self, bound: PodInfo) -> Callable[[QueuedPod], bool]:
-        """getUnschedulablePodsWithCrossTopologyTerm: a pod binding may only help parked pods
-        rejected by PodTopologySpread (same namespace) or with a required pod affinity term
-        that matches the bound pod."""
-        ns_labels = {ns.metadata.name: ns.metadata.labels for ns in self.cluster.namespaces}
-
-        def check(qp: QueuedPod) -> bool:
-            if "PodTopologySpread" in qp.unschedulable_plugins and \
-                    qp.info.namespace == bound.namespace:
-                return True
-            affinity = qp.info.pod.spec.affinity
-            if affinity is None or affinity.pod_affinity is None:
-                return False
-            return any(_affinity_term_matches(term, qp.info, bound, ns_labels)
-                       for term in affinity.pod_affinity.required)
-
-        return check
-
     # ---------------------------------------------------------------------------- results
 
     def outcomes(self) -> dict[str, dict]:
@@ -563,32 +546,6 @@ class Scheduler:
         for key, by in self.preempted.items():
             out[key] = {"status": "failed", "reason": f"Preempted by pod {by}"}
         return out
-
-
-def _affinity_term_matches(term, owner: PodInfo, pod: PodInfo,
-                           ns_labels: dict[str, dict[str, str]]) -> bool:
-    """AffinityTerm.Matches: ``pod`` is in the term's namespaces (the owner's namespace when
-    neither namespaces nor a namespace selector are given) and its labels match the selector
-    (with matchLabelKeys / mismatchLabelKeys taken from the owner's labels)."""
-    if term.namespaces or term.namespace_selector is not None:
-        in_ns = pod.namespace in term.namespaces or (
-            term.namespace_selector is not None
-            and term.namespace_selector.matches(ns_labels.get(pod.namespace, {})))
-    else:
-        in_ns = pod.namespace == owner.namespace
-    if not in_ns or term.label_selector is None:
-        return False
-    labels = pod.labels
-    if not term.label_selector.matches(labels):
-        return False
-    own = owner.labels
-    for key in term.match_label_keys:
-        if key in own and labels.get(key) != own[key]:
-            return False
-    for key in term.mismatch_label_keys:
-        if key in own and key in labels and labels[key] == own[key]:
-            return False
-    return True
 
 
 def _restrict(outcome, processed: int):

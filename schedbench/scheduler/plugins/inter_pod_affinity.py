@@ -49,7 +49,8 @@ import numpy as np
 
 from ...config import InterPodAffinityArgs
 from ..framework import MAX_NODE_SCORE, CycleState, Plugin, Status, register
-from ..podaffinity import (HARD, Segments, Term, affinity_index, domain_scores, filter_reasons,
+from ..podaffinity import (HARD, Segments, Term, affinity_index, affinity_term_matches,
+                           domain_scores, filter_reasons,
                            pod_terms, resolve_namespaces)
 from ..snapshot import NodeSnapshot, PodInfo
 
@@ -112,6 +113,19 @@ class InterPodAffinity(Plugin):
             args = InterPodAffinityArgs.from_dict(args)
         super().__init__(args, handle)
         self.index = affinity_index(handle.snapshot)
+
+    def queueing_hint(self, pod: PodInfo, event: str, other) -> bool:
+        """isSchedulableAfterPodChange for an added assigned pod (QueueingHints, GA in v1.34):
+        it can only help if it matches *all* of the pending pod's required affinity terms;
+        kube matches them with nil namespace labels, so a namespace selector matches only
+        when it matches an empty label set. Other events requeue."""
+        if event != "AssignedPodAdd" or other is None:
+            return True
+        affinity = pod.pod.spec.affinity
+        terms = affinity.pod_affinity.required if affinity and affinity.pod_affinity else []
+        if not terms:
+            return False
+        return all(affinity_term_matches(t, pod, other, {}) for t in terms)
 
     # ---------------------------------------------------------------------------- helpers
 

@@ -390,6 +390,17 @@ class PodTopologySpread(Plugin):
 
     # ------------------------------------------------------------------------ helpers
 
+    def queueing_hint(self, pod: PodInfo, event: str, other) -> bool:
+        """isSchedulableAfterPodChange (QueueingHints, GA in v1.34): an assigned pod in the
+        pending pod's namespace whose labels match one of its DoNotSchedule constraints (its
+        own, or the DoNotSchedule defaults) may change the skew; other pods cannot."""
+        if event not in ("AssignedPodAdd", "AssignedPodDelete") or other is None:
+            return True
+        if other.namespace != pod.namespace:
+            return False
+        return any(c.selector.matches(other.labels)
+                   for c in self.constraints(pod, "DoNotSchedule"))
+
     def constraints(self, pod: PodInfo, action: str,
                     state: CycleState | None = None) -> list[SpreadConstraint]:
         """The pod's constraints for ``action``; the pod's own are parsed once per pod, the
