@@ -1009,6 +1009,7 @@ del _name, _points, _args
 
 # schedbench's own score plugins (not in kube-scheduler), used by the built-in policies.
 register_plugin("FirstFit", (EP.SCORE,))
+register_plugin("Random", (EP.SCORE,))
 register_plugin("DotProduct", (EP.PRE_SCORE, EP.SCORE))
 
 #: kube-scheduler v1.35's default multiPoint list: (name, weight or None).

@@ -147,3 +147,24 @@ def test_bench_rejects_non_positive_sizes(capsys):
     with pytest.raises(SystemExit) as err:
         main(["bench", "--nodes", "0"])
     assert err.value.code == 2
+
+
+def test_random_policy_picks_uniformly_among_feasible_nodes():
+    """Every feasible node ties under ``random``; across seeds each one gets chosen (a profile
+    with no Score plugin would always take the first feasible node instead)."""
+    from schedbench.model.objects import Node, NodeStatus, ObjectMeta
+    from schedbench.synthetic import synthetic_pods
+
+    cfg, profile, _ = resolve_profile("random")
+    chosen = set()
+    for seed in range(40):
+        nodes = [Node(metadata=ObjectMeta(name=f"n{i}"),
+                      status=NodeStatus(allocatable={"cpu": 4000, "memory": 8 * 2 ** 30,
+                                                     "pods": 10})) for i in range(4)]
+        cluster = Cluster(nodes=nodes, pods=synthetic_pods(1, seed=1))
+        s = Scheduler(cluster, profile, config=cfg, seed=seed)
+        s.enqueue_pending()
+        s.run()
+        (outcome,) = s.outcomes().values()
+        chosen.add(outcome["node"])
+    assert chosen == {"n0", "n1", "n2", "n3"}

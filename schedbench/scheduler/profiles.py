@@ -12,7 +12,7 @@ spread        PodTopologySpread (system defaults: hostname and zone) and Selecto
               dominant (weight 5 each), LeastAllocated as a tie-breaker (weight 1)
 balanced      NodeResourcesBalancedAllocation (weight 2) with LeastAllocated (weight 1)
 first-fit     FirstFit: the first feasible node in the cluster's node order
-random        no score plugin: every feasible node ties, the seeded tie-break picks one
+random        Random: every feasible node scores the same, the seeded tie-break picks one
 dot-product   DotProduct: Tetris alignment of demand and free resources
 ============  =================================================================================
 
@@ -62,8 +62,7 @@ BUILTIN_POLICIES: dict[str, dict] = {
     "balanced": _policy([("NodeResourcesBalancedAllocation", 2),
                                      ("NodeResourcesFit", 1)], [_fit("LeastAllocated")]),
     "first-fit": _policy([("FirstFit", 1)]),
-    "random": {**API, "percentageOfNodesToScore": 100, "profiles": [{
-        "schedulerName": "default-scheduler", "plugins": {"score": {"disabled": [{"name": "*"}]}}}]},
+    "random": _policy([("Random", 1)]),
     "dot-product": _policy([("DotProduct", 1)]),
 }
 

@@ -52,12 +52,17 @@ def fit_reasons(node, pods_on_node: list, pod) -> list[str]:
 
 
 def node_tree_order(nodes: list) -> list:
-    """Nodes zone by zone, one from each zone in turn (zone = region + zone labels)."""
+    """Nodes zone by zone, one from each zone in turn (zone = region + zone labels, the
+    deprecated beta labels first as kube reads them)."""
     zones: dict[str, list] = {}
     for n in nodes:
         lb = n.metadata.labels
-        key = (lb.get("topology.kubernetes.io/region", ""), lb.get("topology.kubernetes.io/zone",
-                                                                   ""))
+        # kube's GetZoneKey: the failure-domain.beta labels win over topology.kubernetes.io
+        region = lb.get("failure-domain.beta.kubernetes.io/region",
+                        lb.get("topology.kubernetes.io/region", ""))
+        zone = lb.get("failure-domain.beta.kubernetes.io/zone",
+                      lb.get("topology.kubernetes.io/zone", ""))
+        key = (region, zone)
         zones.setdefault(key, []).append(n)
     out = []
     for i in range(max((len(v) for v in zones.values()), default=0)):

@@ -74,7 +74,7 @@ KNOWN_FILTERS = frozenset({"NodeUnschedulable", "NodeName", "TaintToleration", "
 KNOWN_SCORES = frozenset({"TaintToleration", "NodeAffinity", "NodeResourcesFit",
                           "PodTopologySpread", "InterPodAffinity",
                           "NodeResourcesBalancedAllocation", "ImageLocality", "SelectorSpread",
-                          "FirstFit", "DotProduct"}) | INERT
+                          "FirstFit", "DotProduct", "Random"}) | INERT
 
 
 # ------------------------------------------------------------------------------ profile
@@ -405,6 +405,8 @@ def plugin_scores(name: str, state: ClusterState, pod, nodes: list, args: dict):
         return None if got is None else [got[n] for n in names]
     if name == "FirstFit":
         return _first_fit(state, nodes)
+    if name == "Random":  # every node the same: the tie-break decides
+        return [0] * len(nodes)
     if name == "DotProduct":
         return _dot_product(state, pod, nodes)
     raise NotImplementedError(name)
