@@ -420,6 +420,8 @@ class PodTopologySpread(Plugin):
             selector = default_selector(pod.pod, self.handle.cluster)
             if state is not None:
                 state[key] = selector
+        if selector.empty:  # nothing selects the pod: no default constraints apply
+            return []
         return pod_constraints(pod.pod, action, self.defaults, selector=selector)
 
     def _eligibility(self, pod: PodInfo, constraints: list[SpreadConstraint],
@@ -554,11 +556,11 @@ class PodTopologySpread(Plugin):
         snap = self.handle.snapshot
         key = self.name + "/score"
         state.pop(key, None)
-        all_nodes = snap.alive_nodes()
-        if all_nodes.size == 0:
-            return Status.skip()
         constraints = self.constraints(pod, SCHEDULE_ANYWAY, state)
         if not constraints:
+            return Status.skip()
+        all_nodes = snap.alive_nodes()
+        if all_nodes.size == 0:
             return Status.skip()
         nodes = np.ascontiguousarray(nodes, np.int64)
         require_all = bool(pod.pod.spec.topology_spread_constraints) or not self.system_defaulted
