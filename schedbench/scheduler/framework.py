@@ -129,7 +129,16 @@ class Plugin:
     #: subset of {"AssignedPodAdd", "AssignedPodDelete", "NodeAdd", "NodeUpdate", "NodeDelete"}.
     events: ClassVar[frozenset[str]] = frozenset({"AssignedPodDelete", "NodeAdd", "NodeUpdate"})
 
+    #: The plugin's typed args class (with ``from_dict``), if it takes args: ``None`` becomes
+    #: the defaults and a plain dict is decoded, so ``self.args`` is always typed.
+    args_type: ClassVar[Any] = None
+
     def __init__(self, args: Any, handle: Handle) -> None:
+        if self.args_type is not None:
+            if args is None:
+                args = self.args_type()
+            elif isinstance(args, dict):
+                args = self.args_type.from_dict(args)
         self.args = args
         self.handle = handle
 

@@ -63,14 +63,11 @@ def terminating_by_preemption(pod) -> bool:
 @register
 class DefaultPreemption(Plugin):
     name = "DefaultPreemption"
+    args_type = DefaultPreemptionArgs
     # kube registers AssignedPod/Delete with a hint that always says Skip: it never requeues.
     events = frozenset()
 
     def __init__(self, args, handle) -> None:
-        if args is None:
-            args = DefaultPreemptionArgs()
-        elif isinstance(args, dict):
-            args = DefaultPreemptionArgs.from_dict(args)
         super().__init__(args, handle)
         self.evaluator = Evaluator(self.name, handle, self)
 

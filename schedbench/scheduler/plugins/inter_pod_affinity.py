@@ -104,13 +104,10 @@ class _ScoreState:
 @register
 class InterPodAffinity(Plugin):
     name = "InterPodAffinity"
+    args_type = InterPodAffinityArgs
     events = frozenset({"AssignedPodAdd", "AssignedPodDelete", "NodeAdd", "NodeUpdate"})
 
     def __init__(self, args, handle) -> None:
-        if args is None:
-            args = InterPodAffinityArgs()
-        elif isinstance(args, dict):
-            args = InterPodAffinityArgs.from_dict(args)
         super().__init__(args, handle)
         self.index = affinity_index(handle.snapshot)
 

@@ -107,16 +107,13 @@ class _ScoreState:
 @register
 class NodeAffinity(Plugin):
     name = "NodeAffinity"
+    args_type = NodeAffinityArgs
     # kube: Node/Add | Node/UpdateNodeLabel.
     events = frozenset({"NodeAdd", "NodeUpdate"})
 
     def __init__(self, args: Any, handle) -> None:
-        if args is None:
-            args = NodeAffinityArgs()
-        elif isinstance(args, dict):
-            args = NodeAffinityArgs.from_dict(args)
         super().__init__(args, handle)
-        added = args.added_affinity or {}
+        added = self.args.added_affinity or {}
         self.added_required: NodeSelector | None = None
         if added.get(_REQ) is not None:
             self.added_required = NodeSelector(tuple(

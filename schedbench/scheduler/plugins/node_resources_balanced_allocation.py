@@ -25,13 +25,10 @@ from ..snapshot import PodInfo
 @register
 class NodeResourcesBalancedAllocation(Plugin):
     name = "NodeResourcesBalancedAllocation"
+    args_type = NodeResourcesBalancedAllocationArgs
     events = frozenset()  # score-only: never rejects a pod
 
     def __init__(self, args, handle) -> None:
-        if args is None:
-            args = NodeResourcesBalancedAllocationArgs()
-        elif isinstance(args, dict):
-            args = NodeResourcesBalancedAllocationArgs.from_dict(args)
         super().__init__(args, handle)
         self.scorer = ScorerSpec.build(BALANCED_ALLOCATION, self.args.resources,
                                        use_requested=True)

@@ -147,13 +147,10 @@ class _FitState:
 @register
 class NodeResourcesFit(Plugin):
     name = "NodeResourcesFit"
+    args_type = NodeResourcesFitArgs
     events = frozenset({"AssignedPodDelete", "NodeAdd", "NodeUpdate"})
 
     def __init__(self, args, handle) -> None:
-        if args is None:
-            args = NodeResourcesFitArgs()
-        elif isinstance(args, dict):
-            args = NodeResourcesFitArgs.from_dict(args)
         super().__init__(args, handle)
         self.ignored = frozenset(self.args.ignored_resources)
         self.ignored_groups = frozenset(self.args.ignored_resource_groups)

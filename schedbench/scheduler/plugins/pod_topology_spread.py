@@ -376,17 +376,14 @@ def _domain_columns(snapshot: NodeSnapshot, constraints: list[SpreadConstraint]
 @register
 class PodTopologySpread(Plugin):
     name = NAME
+    args_type = PodTopologySpreadArgs
     events = frozenset({"AssignedPodAdd", "AssignedPodDelete", "NodeAdd", "NodeUpdate",
                         "NodeDelete"})
 
     def __init__(self, args, handle) -> None:
-        if args is None:
-            args = PodTopologySpreadArgs()
-        elif isinstance(args, dict):
-            args = PodTopologySpreadArgs.from_dict(args)
         super().__init__(args, handle)
-        self.defaults = tuple(args.effective_default_constraints)
-        self.system_defaulted = args.defaulting_type == "System"
+        self.defaults = tuple(self.args.effective_default_constraints)
+        self.system_defaulted = self.args.defaulting_type == "System"
 
     # ------------------------------------------------------------------------ helpers
 
