@@ -332,9 +332,9 @@ class NodeSnapshot:
     def evaluation_order(self) -> np.ndarray:
         """Live nodes in kube-scheduler's NodeTree order: zones in order of first appearance,
         one node from each zone in turn (zone key: :func:`.spreading.zone_key`)."""
-        from .spreading import zone_key
-
         if self._zone_order is None:
+            from .spreading import zone_key  # (spreading imports this module)
+
             zones: dict[str, list[int]] = {}
             for i in range(self._n):
                 if self._alive[i]:
