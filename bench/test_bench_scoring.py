@@ -64,6 +64,90 @@ def test_score_one_pod_default_profile(benchmark, nodes):
     benchmark.extra_info["us_per_pod"] = benchmark.stats.stats.median * 1e6
 
 
+def _median_us(benchmark) -> float:
+    return benchmark.stats.stats.median * 1e6
+
+
+@pytest.mark.parametrize("nodes", node_sizes())
+def test_score_one_pod_default_profile_fused(benchmark, nodes):
+    """The same work as :func:`test_score_one_pod_default_profile` (PreScore + Score +
+    NormalizeScore + weights of the default profile for one pod on every node) as the fused
+    path does it: one kernel call (:meth:`FusedPath.score`). The totals must equal the
+    per-plugin path's."""
+    s = loaded_scheduler(nodes)
+    info = s.snapshot.pod_info(typical_pod())
+    all_nodes = s.snapshot.alive_nodes()
+    fw = s.framework
+    state = CycleState()
+    fw.run_pre_filter(state, info, all_nodes)
+    expected = fw.run_scores(state, info, all_nodes, fw.run_pre_score(state, info, all_nodes))
+    path = s.fused
+    total = benchmark.pedantic(path.score, args=(info, all_nodes),
+                               rounds=500 if nodes < 100000 else 50, warmup_rounds=3)
+    assert np.array_equal(total, expected.total)
+    benchmark.extra_info["nodes"] = nodes
+    benchmark.extra_info["us_per_pod"] = _median_us(benchmark)
+
+
+def default_profile_numpy(snap, request, nonzero):
+    """Plain NumPy totals of the default profile for a pod without tolerations, node
+    affinity, images, spread constraints or pod affinity: TaintToleration (weight 3, reverse
+    normalised PreferNoSchedule counts), LeastAllocated and BalancedAllocation over cpu and
+    memory (weight 1 each); the other score plugins add 0."""
+    n = snap.num_nodes
+    ptr, _, _, effect = snap.taint_arrays
+    owner = np.repeat(np.arange(n), np.diff(ptr))
+    counts = np.bincount(owner, weights=(effect == 1), minlength=n).astype(np.int64)
+    top = counts.max() if n else 0
+    taint = np.full(n, 100, np.int64) if top == 0 else 100 - counts * 100 // top
+    least = least_allocated_numpy(snap.allocatable, snap.nonzero_requested, nonzero)
+    alloc = snap.allocatable[:, :2]
+    req = snap.requested[:, :2] + request[:2]
+    has = alloc > 0
+    frac = np.minimum(req / np.where(has, alloc, 1), 1.0)
+    both = has.all(axis=1)
+    std = np.abs((frac[:, 0] - frac[:, 1]) / 2.0)
+    balanced = np.where(both, ((1.0 - std) * 100.0).astype(np.int64), 100)
+    if not request[:2].any():
+        balanced = np.zeros(n, np.int64)
+    return 3 * taint + least + balanced
+
+
+@pytest.mark.parametrize("impl", ["fused", "numpy", "python"])
+@pytest.mark.parametrize("nodes", [n for n in node_sizes() if n <= 10000])
+def test_default_profile_scores_implementations(benchmark, nodes, impl):
+    """The default profile's weighted totals of one pod on every node: the fused kernel, plain
+    NumPy and the pure-Python reference (``tests/reference/scheduler.py``); all agree."""
+    s = loaded_scheduler(nodes)
+    snap = s.snapshot
+    pod = typical_pod()
+    info = snap.pod_info(pod)
+    idx = snap.alive_nodes()
+    expected = s.fused.score(info, idx)
+    if impl == "fused":
+        result = benchmark(s.fused.score, info, idx)
+    elif impl == "numpy":
+        request, nonzero = snap.request_vectors(info)
+        result = benchmark(default_profile_numpy, snap, request, nonzero)
+    else:
+        if nodes > 1000:
+            pytest.skip("the pure-Python reference is timed at 1,000 nodes only")
+        from reference import scheduler as ref
+        from test_scheduler_runs import plain_profile
+
+        from schedbench.scheduler.profiles import builtin_configuration
+
+        state = ref.ClusterState(list(snap.nodes))
+        for p in snap.pods.values():
+            state.bind(p.pod, snap.node_names[p.node])
+        prof = plain_profile(builtin_configuration("default"))
+        ref_nodes = [snap.nodes[i] for i in idx]
+        result = np.array(benchmark.pedantic(ref.total_scores, args=(state, pod, ref_nodes, prof),
+                                             rounds=3))
+    benchmark.extra_info.update(nodes=nodes, impl=impl)
+    assert np.array_equal(np.asarray(result), expected)
+
+
 def least_allocated_numpy(allocatable, nonzero_requested, request):
     """Plain NumPy LeastAllocated (cpu and memory, weight 1 each) over every node, with kube's
     integer arithmetic: per resource (alloc - req) * 100 // alloc (0 when over), then the

@@ -347,15 +347,35 @@ class Framework:
 
     def filter_reasons(self, state: CycleState, pod: PodInfo, outcome: FilterOutcome
                        ) -> dict[int, tuple[str, list[str]]]:
-        """For each rejected node: (plugin name, reasons)."""
+        """For each rejected node: (plugin name, reasons). A plugin with
+        ``filter_reasons_batch(state, pod, nodes) -> list[list[str]]`` explains all the nodes
+        it rejected in one call (the same reasons as ``filter_reasons`` node by node)."""
         out = {}
-        for i in np.flatnonzero(outcome.codes != SUCCESS):
-            node = int(outcome.nodes[i])
-            if node in outcome.explained:
-                out[node] = outcome.explained[node]
+        batches: dict[int, list[int]] = {}
+        has_batch: dict[int, bool] = {}
+        nodes_of = outcome.nodes.tolist()
+        failed_by = outcome.failed_by.tolist()
+        explained = outcome.explained
+        for i in np.flatnonzero(outcome.codes != SUCCESS).tolist():
+            node = nodes_of[i]
+            if explained and node in explained:
+                out[node] = explained[node]
                 continue
-            plugin = self.filter_plugins[outcome.failed_by[i]]
-            out[node] = (plugin.name, plugin.filter_reasons(state, pod, node))
+            j = failed_by[i]
+            plugin = self.filter_plugins[j]
+            batch = has_batch.get(j)
+            if batch is None:
+                batch = has_batch[j] = _has_batch_reasons(plugin)
+            if batch:
+                out[node] = None  # keeps the node order; filled below
+                batches.setdefault(j, []).append(node)
+            else:
+                out[node] = (plugin.name, plugin.filter_reasons(state, pod, node))
+        for j, nodes in batches.items():
+            plugin = self.filter_plugins[j]
+            reasons = plugin.filter_reasons_batch(state, pod, np.array(nodes, np.int64))
+            for node, why in zip(nodes, reasons):
+                out[node] = (plugin.name, why)
         return out
 
     # ------------------------------------------------------- filter with nominated pods
@@ -530,6 +550,29 @@ class Framework:
             if keep:
                 out.normalized[plugin.name] = scores.copy()
         return out
+
+
+_BATCH_REASONS: dict[type, bool] = {}
+
+
+def _has_batch_reasons(plugin: Plugin) -> bool:
+    """Whether the plugin's ``filter_reasons_batch`` stands for its ``filter_reasons``: both
+    defined by the same class (not a subclass overriding only one), neither replaced on the
+    instance."""
+    cls = type(plugin)
+    ok = _BATCH_REASONS.get(cls)
+    if ok is None:
+        ok = False
+        for klass in cls.__mro__:
+            d = klass.__dict__
+            if "filter_reasons" in d or "filter_reasons_batch" in d:
+                ok = "filter_reasons" in d and "filter_reasons_batch" in d
+                break
+        _BATCH_REASONS[cls] = ok
+    if ok:
+        d = vars(plugin)
+        return "filter_reasons" not in d and "filter_reasons_batch" not in d
+    return False
 
 
 @njit(cache=True)

@@ -150,6 +150,7 @@ class SchedulingQueue:
         self._entries: dict[str, QueuedPod] = {}
         self.in_flight: dict[str, QueuedPod] = {}
         self._in_flight_events: dict[str, list[tuple[str, Any]]] = {}
+        self._interest: dict[tuple, list] = {}  # (event, rejecting plugins) -> plugins
         self.moves = 0  # cluster events that moved at least one pod
         self.cycles = 0  # pods popped (kube's scheduling cycle counter)
 
@@ -320,6 +321,8 @@ class SchedulingQueue:
 
     def flush_backoff(self, now: float) -> int:
         """flushBackoffQCompleted: pods whose backoff completed go to activeQ."""
+        if not self._backoff and not self._error_backoff:
+            return 0
         moved = 0
         for heap, where in ((self._backoff, "backoff"), (self._error_backoff, "error_backoff")):
             while heap:
@@ -404,10 +407,22 @@ class SchedulingQueue:
         it has one, says Queue)."""
         if not qp.unschedulable_plugins or event in WILDCARD_EVENTS:
             return _AFTER_BACKOFF
-        for name in sorted(qp.unschedulable_plugins):
-            plugin = self._plugin(name)
-            if plugin is None or event not in getattr(plugin, "events", ()):
-                continue
+        key = (event, qp.unschedulable_plugins)
+        interested = self._interest.get(key)
+        if interested is None:
+            # the rejecting plugins registered for the event, in name order (plugins and
+            # their events do not change; hints are asked per pod below)
+            interested = []
+            for name in sorted(qp.unschedulable_plugins):
+                plugin = self._plugin(name)
+                if plugin is None or event not in getattr(plugin, "events", ()):
+                    continue
+                interested.append(plugin)
+            if self.plugins is not None:  # (the global registry may still grow)
+                if len(self._interest) > 4096:
+                    self._interest.clear()
+                self._interest[key] = interested
+        for plugin in interested:
             hint = getattr(plugin, "queueing_hint", None) if self.plugins is not None else None
             if hint is None or hint(qp.info, event, obj):
                 return _AFTER_BACKOFF
@@ -421,6 +436,8 @@ class SchedulingQueue:
         also recorded for pods in flight. Returns how many pods moved."""
         for events in self._in_flight_events.values():
             events.append((event, obj))
+        if not self.unschedulable:
+            return 0
         moved = 0
         for key, qp in list(self.unschedulable.items()):
             if precheck is not None and not precheck(qp):
@@ -438,6 +455,8 @@ class SchedulingQueue:
     def flush_unschedulable_leftover(self, now: float) -> int:
         """flushUnschedulablePodsLeftover at time ``now``: pods parked for more than
         ``max_in_unschedulable`` go back (an UnschedulableTimeout event, a wildcard)."""
+        if not self.unschedulable:
+            return 0
         moved = 0
         for key, qp in list(self.unschedulable.items()):
             if now - qp.timestamp > self.max_in_unschedulable:

@@ -23,6 +23,7 @@ among equally good preemption candidates goes to the first in dry-run order (kub
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -41,6 +42,7 @@ from .framework import (
     Handle,
     Status,
 )
+from . import fused as _fused
 from .queue import QueuedPod, SchedulingQueue
 from .snapshot import NodeSnapshot, PodInfo
 
@@ -161,7 +163,8 @@ class Scheduler:
     """
 
     def __init__(self, cluster: Cluster, profile: Profile | None = None, *,
-                 config: SchedulerConfiguration | None = None, seed: int = 0) -> None:
+                 config: SchedulerConfiguration | None = None, seed: int = 0,
+                 fused: bool = True) -> None:
         self.config = config or default_configuration()
         self.profile = profile or self.config.profile()
         self.cluster = cluster
@@ -177,6 +180,17 @@ class Scheduler:
                                      float(self.config.pod_max_backoff_seconds),
                                      plugins=self.framework.instances)
         self.handle.nominator = self.queue.nominator
+        #: The fused fast path (:mod:`.fused`), None when disabled or when a plugin of the
+        #: profile is not fusable; results are the same either way.
+        self.fused: _fused.FusedPath | None = None
+        cls = type(self)
+        if cls._find_nodes_that_pass_filters is not Scheduler._find_nodes_that_pass_filters \
+                or cls._filter_until_found is not Scheduler._filter_until_found:
+            fused = False  # a subclass filters its own way
+        if fused:
+            path = _fused.FusedPath(self.framework)
+            if path.supported:
+                self.fused = path
         self.clock = 0.0
         self.next_start_node_index = 0
         #: Bumped whenever what filters see may have changed (a bind, an eviction, a
@@ -219,6 +233,19 @@ class Scheduler:
         failed before the cluster or the nominations last changed count (the others would
         fail again the same way, so kube's endless retries of them are not simulated).
         ``on_result(result)`` is called after every attempt (progress display)."""
+        # The nodes, pods and cluster objects live through the run: moved out of the cyclic
+        # garbage collector's generations, they are not rescanned by every full collection
+        # (most of a cycle's cost on big clusters otherwise). Restored afterwards.
+        frozen = gc.isenabled() and gc.get_freeze_count() == 0
+        if frozen:
+            gc.freeze()
+        try:
+            return self._run(max_attempts, on_result)
+        finally:
+            if frozen:
+                gc.unfreeze()
+
+    def _run(self, max_attempts, on_result) -> list[ScheduleResult]:
         done = 0
         while max_attempts is None or done < max_attempts:
             result = self.schedule_one()
@@ -279,6 +306,10 @@ class Scheduler:
         if n_all == 0:
             return (ScheduleResult(pod.key, None, Code.UNSCHEDULABLE_AND_UNRESOLVABLE,
                                    ERR_NO_NODES_AVAILABLE), None, None)
+        if self.fused is not None and _fused.ENABLED:
+            result = self._schedule_fused(pod, all_nodes)
+            if result is not None:
+                return result, None, None
         diagnosis = Diagnosis(num_all_nodes=n_all)
         pre = fw.run_pre_filter(state, pod, all_nodes)
         state[SKIP_FILTER_KEY] = pre.skipped
@@ -346,6 +377,30 @@ class Scheduler:
                                evaluated_nodes=processed, feasible_nodes=int(feasible.size)),
                 diagnosis, None)
 
+    def _schedule_fused(self, pod: PodInfo, all_nodes: np.ndarray) -> ScheduleResult | None:
+        """The cycle as one kernel call (:mod:`.fused`) when the pod and the cluster allow it
+        and a node fits; None otherwise (the per-plugin path then runs, and explains)."""
+        if pod.pod.status.nominated_node_name or self.queue.nominator.node_names():
+            return None
+        n_all = int(all_nodes.size)
+        to_find = num_feasible_nodes_to_find(self.percentage, n_all) \
+            if self.framework.score_plugins else 1
+        out = self.fused.run(pod, all_nodes, self.next_start_node_index % n_all, to_find)
+        if out is None:
+            return None
+        found, processed, status, top = out
+        if found == 0 or status != _fused.OK:
+            return None
+        self.next_start_node_index = (self.next_start_node_index + processed) % n_all
+        if top.size == 1:
+            best = int(top[0])
+        elif type(self).select_host is Scheduler.select_host:
+            best = int(top[int(self.rng.integers(top.size))])  # select_host, as it draws
+        else:  # a subclass' own tie-break, among the tied top nodes
+            best = self.select_host(top, np.zeros(top.size, np.int64))
+        return ScheduleResult(pod.key, self.snapshot.node_names[best], Code.SUCCESS,
+                              evaluated_nodes=processed, feasible_nodes=found)
+
     def _find_nodes_that_pass_filters(self, state: CycleState, pod: PodInfo,
                                       nodes: np.ndarray, skipped: frozenset[str],
                                       diagnosis: Diagnosis, *, explain: bool = False
@@ -393,12 +448,17 @@ class Scheduler:
                         diagnosis.unschedulable_plugins.add(outcome.explained[node][0])
             return feasible, new
         reasons = fw.filter_reasons(state, pod, _restrict(outcome, processed))
-        for i in failed:
+        statuses: dict[tuple, Status] = {}  # equal statuses shared (Status is immutable)
+        codes = outcome.codes
+        for i in failed.tolist():
             node = int(rotated[i])
             plugin, why = reasons[node]
-            status = Status(Code(int(outcome.codes[i])), tuple(why), plugin)
+            key = (int(codes[i]), tuple(why), plugin)
+            status = statuses.get(key)
+            if status is None:
+                status = statuses[key] = Status(Code(key[0]), key[1], plugin)
+                diagnosis.add_plugin_status(status)
             known[node] = status
-            diagnosis.add_plugin_status(status)
         return feasible, new
 
     def _filter_until_found(self, state: CycleState, pod: PodInfo, rotated: np.ndarray,

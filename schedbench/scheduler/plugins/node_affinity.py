@@ -216,6 +216,17 @@ class NodeAffinity(Plugin):
             return [ERR_REASON_POD]
         return []
 
+    def filter_reasons_batch(self, state: CycleState, pod: PodInfo, nodes: np.ndarray
+                             ) -> list[list[str]]:
+        snap = self.snapshot
+        nodes = np.asarray(nodes, np.int64)
+        added = self._added_selector()
+        enforced_bad = ~match_nodes(snap, added, nodes) if added is not None else \
+            np.zeros(nodes.size, np.bool_)
+        pod_bad = ~match_nodes(snap, self._filter_state(state, pod).compiled, nodes)
+        return [[ERR_REASON_ENFORCED] if e else [ERR_REASON_POD] if p else []
+                for e, p in zip(enforced_bad.tolist(), pod_bad.tolist())]
+
     # ----------------------------------------------------------------------------- score
 
     def _pod_weighted(self, pod: PodInfo) -> WeightedTerms | None:

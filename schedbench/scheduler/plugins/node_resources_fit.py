@@ -224,6 +224,31 @@ class NodeResourcesFit(Plugin):
         reasons.extend(f"Insufficient {r}" for r in scalar_reason_order(short))
         return reasons
 
+    def filter_reasons_batch(self, state: CycleState, pod: PodInfo, nodes: np.ndarray
+                             ) -> list[list[str]]:
+        """:meth:`filter_reasons` for many nodes at once (vectorised; reason lists are
+        built once per pattern of shortages)."""
+        s = self._state(state, pod)
+        snap = self.handle.snapshot
+        nodes = np.asarray(nodes, np.int64)
+        too_many = (snap.pod_count[nodes] + 1 > snap.allowed_pods[nodes]).tolist()
+        cols = np.flatnonzero(s.check)
+        short = (s.request[cols][None, :] > (snap.allocatable[nodes][:, cols]
+                                             - snap.requested[nodes][:, cols]))
+        names = [snap.resources.names[r] for r in cols]
+        patterns: dict[tuple, list[str]] = {}
+        out = []
+        for many, row in zip(too_many, map(tuple, short.tolist())):
+            key = (many, row)
+            reasons = patterns.get(key)
+            if reasons is None:
+                reasons = ["Too many pods"] if many else []
+                reasons.extend(f"Insufficient {r}" for r in scalar_reason_order(
+                    [names[k] for k, bad in enumerate(row) if bad]))
+                patterns[key] = reasons
+            out.append(list(reasons))
+        return out
+
     # ----------------------------------------------------------------------------- score
 
     def score_requests(self, pod: PodInfo) -> dict[str, int]:

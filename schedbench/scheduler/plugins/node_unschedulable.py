@@ -43,3 +43,10 @@ class NodeUnschedulable(Plugin):
         if self.handle.snapshot.unschedulable[node] and not tolerates_unschedulable(pod):
             return [ERR_REASON_UNSCHEDULABLE]
         return []
+
+    def filter_reasons_batch(self, state: CycleState, pod: PodInfo, nodes: np.ndarray
+                             ) -> list[list[str]]:
+        if tolerates_unschedulable(pod):
+            return [[] for _ in range(len(nodes))]
+        bad = self.handle.snapshot.unschedulable[np.asarray(nodes, np.int64)]
+        return [[ERR_REASON_UNSCHEDULABLE] if b else [] for b in bad.tolist()]

@@ -57,6 +57,12 @@ class TaintToleration(Plugin):
                                  np.array([node], np.int64), DO_NOT_SCHEDULE)
         return [ERR_REASON_UNTOLERATED] if bad[0] else []
 
+    def filter_reasons_batch(self, state: CycleState, pod: PodInfo, nodes: np.ndarray
+                             ) -> list[list[str]]:
+        bad = untolerated_taints(self.handle.snapshot, self._compiled(pod, "all"),
+                                 np.asarray(nodes, np.int64), DO_NOT_SCHEDULE)
+        return [[ERR_REASON_UNTOLERATED] if b else [] for b in bad.tolist()]
+
     def pre_score(self, state: CycleState, pod: PodInfo, nodes: np.ndarray) -> Status:
         state[self.name] = self._compiled(pod, "prefer")
         return Status.success()
