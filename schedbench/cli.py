@@ -216,7 +216,21 @@ def _scheduler(cluster: Cluster, args: argparse.Namespace):
     from .scheduler.scheduler import Scheduler
 
     cfg, profile, name = resolve_profile(args.profile, args.scheduler_name)
+    if _uses_gpu_sharing(cluster):
+        from .replay.kube_engine import with_gpu_share
+
+        profile = with_gpu_share(profile)
     return Scheduler(cluster, profile, config=cfg, seed=args.seed), name
+
+
+def _uses_gpu_sharing(cluster: Cluster) -> bool:
+    """A node offers shared GPUs or a pod asks for them (Alibaba's GPU-share annotations):
+    then the GpuShare filter joins the profile, as in trace replays."""
+    from .scheduler.snapshot import GPU_COUNT, GPU_MILLI
+
+    return (any(GPU_COUNT in n.allocatable for n in cluster.nodes)
+            or any(GPU_COUNT in p.metadata.annotations or GPU_MILLI in p.metadata.annotations
+                   for p in cluster.pods))
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
@@ -294,6 +308,48 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------- compare
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from . import compare, report
+
+    traces = compare.split_list(args.trace) or ["default"]
+    policies = compare.split_list([args.policies]) if args.policies else list(
+        compare.DEFAULT_POLICIES)
+    seeds = compare.seed_list(args.seeds, args.seed_list, args.first_seed)
+    if not args.tune > 0:
+        raise InputError(f"expected a positive share of GPU capacity, got {args.tune}",
+                         field="--tune")
+    # Everything that can be checked is checked before the first run starts.
+    compare.validate_policies(policies)
+    if args.dask is None:       # a Dask cluster may see paths this machine does not
+        compare.validate_traces(traces, args.nodes)
+    specs = compare.expand_specs(traces, policies, seeds, experiment=args.experiment,
+                                 nodes=args.nodes, tune=args.tune,
+                                 fail_unschedulable=args.fail_unschedulable)
+    outcomes = compare.run_sweep(specs, jobs=args.jobs, dask=args.dask)
+    results = [o for o in outcomes if not isinstance(o, compare.RunFailure)]
+    failures = [o for o in outcomes if isinstance(o, compare.RunFailure)]
+    try:
+        written = report.write_report(results, args.out, failures) if results else {}
+    except OSError as err:
+        raise InputError(f"cannot write the report: {err.strerror or err}", file=args.out,
+                         field="--out") from None
+    if args.format == "json":
+        print(json.dumps(report.summary_dict(results), indent=2))
+    else:
+        print(report.summary_text(results, failures))
+    for f in failures:
+        print(f"schedbench: run failed: {f.spec.policy} seed {f.spec.seed} on {f.spec.trace}: "
+              f"{f.error}", file=sys.stderr)
+    if written:
+        print(f"wrote {written['report.html']}, {written['report.md']}, "
+              f"{written['summary.json']} and metrics/timeseries as Parquet and CSV",
+              file=sys.stderr)
+    return 1 if failures else 0
+
+
 # ------------------------------------------------------------------------------------ main
 
 
@@ -313,6 +369,17 @@ def _positive_int(text: str) -> int:
     if v <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
     return v
+
+
+def _int_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}"
+                                         ) from None
+    if not values:
+        raise argparse.ArgumentTypeError("expected at least one integer")
+    return values
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -383,6 +450,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--format", choices=("json", "table"), default="json")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser(
+        "compare", help="replay traces under several policies and seeds, in parallel, and "
+        "report which policy wins (the bundled default trace without options)",
+        description="Run every policy on every trace with every seed (in parallel local "
+        "processes, or on a Dask cluster), print the summary table and write DIR/report.html, "
+        "DIR/report.md, DIR/summary.json and the metrics as Parquet and CSV.")
+    p.add_argument("--trace", action="append", metavar="T",
+                   help="FORMAT:PATH (FORMAT: native, openb, google2011, alibaba2018, "
+                   "google2019; a bare path is native) or 'default' (the bundled trace); "
+                   "repeatable or comma-separated (default: default)")
+    p.add_argument("--nodes", metavar="FILE",
+                   help="openb: node list other than openb_node_list_gpu_node.csv beside the "
+                   "pod list")
+    p.add_argument("--policies", metavar="A,B,...",
+                   help="comma-separated built-in policies (default, best-fit, worst-fit, "
+                   "spread, balanced, first-fit, random, dot-product), the FGD paper's atc23-* "
+                   "policies, or KubeSchedulerConfiguration files (default: "
+                   "best-fit,worst-fit,spread,default)")
+    seeds = p.add_mutually_exclusive_group()
+    seeds.add_argument("--seeds", type=_positive_int, metavar="N",
+                       help="run N seeds: FIRST-SEED .. FIRST-SEED+N-1, i.e. 42..51 for "
+                       "--seeds 10 as in the FGD paper (default: 1)")
+    seeds.add_argument("--seed-list", type=_int_list, metavar="S1,S2,...",
+                       help="these seeds instead of --seeds")
+    p.add_argument("--first-seed", type=int, default=42, metavar="S",
+                   help="first seed of --seeds (default: 42)")
+    p.add_argument("--experiment", choices=("replay", "fill"), default="replay",
+                   help="replay: event-driven replay of arrivals and departures; fill: the "
+                   "FGD paper's fill experiment (shuffle, inflate to --tune of GPU capacity, "
+                   "place one at a time, no departures) (default: replay)")
+    p.add_argument("--tune", type=float, default=1.3, metavar="X",
+                   help="fill: inflate the workload to X times the GPU capacity (default: 1.3)")
+    p.add_argument("--fail-unschedulable", action="store_true",
+                   help="replay: a pod that fits nowhere fails instead of waiting to retry")
+    p.add_argument("--jobs", type=_positive_int, metavar="N",
+                   help="local worker processes (default: one per CPU; 1 runs in this "
+                   "process)")
+    p.add_argument("--dask", metavar="ADDRESS",
+                   help="run on this Dask scheduler (tcp://host:8786) instead of local "
+                   "processes; needs the schedbench[dask] extra")
+    p.add_argument("--out", default="schedbench-report", metavar="DIR",
+                   help="report directory (default: schedbench-report)")
+    p.add_argument("--format", choices=("table", "json"), default="table",
+                   help="standard output: the summary table, or summary.json's content")
+    p.set_defaults(func=cmd_compare)
+
+    from .traces.cli import register as register_trace_commands
+
+    register_trace_commands(sub)
     return parser
 
 

@@ -1011,6 +1011,11 @@ del _name, _points, _args
 register_plugin("FirstFit", (EP.SCORE,))
 register_plugin("Random", (EP.SCORE,))
 register_plugin("DotProduct", (EP.PRE_SCORE, EP.SCORE))
+# GPU sharing (Alibaba's annotations) and the FGD paper's (ATC '23) score plugins.
+register_plugin("GpuShare", (EP.PRE_FILTER, EP.FILTER))
+for _name in ("Atc23DotProd", "Atc23Packing", "Atc23BestFit", "Atc23Clustering", "Atc23Fgd"):
+    register_plugin(_name, (EP.SCORE,))
+del _name
 
 #: kube-scheduler v1.35's default multiPoint list: (name, weight or None).
 DEFAULT_MULTIPOINT: tuple[tuple[str, int | None], ...] = (

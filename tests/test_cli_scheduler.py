@@ -168,3 +168,57 @@ def test_random_policy_picks_uniformly_among_feasible_nodes():
         (outcome,) = s.outcomes().values()
         chosen.add(outcome["node"])
     assert chosen == {"n0", "n1", "n2", "n3"}
+
+
+GPU_CLUSTER = """\
+apiVersion: v1
+kind: Node
+metadata:
+  name: gpu-t4
+  labels: {alibabacloud.com/gpu-card-model: T4}
+status:
+  allocatable: {cpu: "16", memory: 64Gi, pods: "110", alibabacloud.com/gpu-count: "4"}
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: cpu-only
+status:
+  allocatable: {cpu: "64", memory: 256Gi, pods: "110"}
+"""
+
+
+def _gpu_pod(name: str, milli: int, count: int = 1, model: str = "") -> str:
+    ann = {"alibabacloud.com/gpu-count": str(count), "alibabacloud.com/gpu-milli": str(milli)}
+    if model:
+        ann["alibabacloud.com/gpu-card-model"] = model
+    return json.dumps({"apiVersion": "v1", "kind": "Pod",
+                       "metadata": {"name": name, "annotations": ann},
+                       "spec": {"containers": [{"name": "c", "resources": {
+                           "requests": {"cpu": "1", "memory": "1Gi"}}}]}})
+
+
+def test_schedule_enables_gpu_sharing_for_gpu_clusters(tmp_path, capsys):
+    """`schedule` on a cluster with shared GPUs adds the GpuShare filter: GPU pods go to the
+    GPU node only, share GPUs up to 1000 milli each, and a wrong model or four more whole GPUs
+    stays pending with the reasons; the written pods carry their GPU indices."""
+    (tmp_path / "cluster.yaml").write_text(GPU_CLUSTER)
+    pods = [_gpu_pod("a-v100", 100, model="V100M16"), _gpu_pod("half-a", 500),
+            _gpu_pod("half-b", 500), _gpu_pod("whole", 1000), _gpu_pod("too-many", 1000, count=4)]
+    (tmp_path / "pods.yaml").write_text("\n---\n".join(pods))
+    out = tmp_path / "out.yaml"
+    assert main(["schedule", "--cluster", str(tmp_path / "cluster.yaml"), "--pods",
+                 str(tmp_path / "pods.yaml"), "--profile", "best-fit", "-o", str(out),
+                 "--format", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)["pods"]
+    assert {k for k, o in result.items() if o["status"] == "scheduled"} == \
+        {"default/half-a", "default/half-b", "default/whole"}
+    assert all(result[k]["node"] == "gpu-t4" for k in ("default/half-a", "default/half-b",
+                                                        "default/whole"))
+    # NodeResourcesFit sees the GPU milli total (a resource column) before GpuShare runs
+    assert "2 Insufficient alibabacloud.com/gpu-milli" in result["default/too-many"]["reason"]
+    assert "1 node(s) didn't match GPU model" in result["default/a-v100"]["reason"]
+    written = {o.metadata.name: o for o in load_manifests(str(out)) if o.KIND == "Pod"}
+    indices = {n: written[n].metadata.annotations["alibabacloud.com/gpu-index"]
+               for n in ("half-a", "half-b", "whole")}
+    assert indices["half-a"] == indices["half-b"] != indices["whole"]

@@ -105,12 +105,12 @@ def with_lists(**changes) -> dict[str, list[PluginRef]]:
 def custom_plugins():
     """Register schedbench-style out-of-tree plugins for one test."""
 
-    class GpuShareArgs:
+    class ToyGpuShareArgs:
         def __init__(self, slices: int = 4) -> None:
             self.slices = slices
 
         def __eq__(self, other):
-            return isinstance(other, GpuShareArgs) and other.slices == self.slices
+            return isinstance(other, ToyGpuShareArgs) and other.slices == self.slices
 
         @classmethod
         def from_dict(cls, data):
@@ -125,12 +125,12 @@ def custom_plugins():
         def to_dict(self):
             return {"slices": self.slices}
 
-    register_plugin("GpuShare", ["PreFilter", "Filter", "Score", "reserve"], GpuShareArgs)
+    register_plugin("ToyGpuShare", ["PreFilter", "Filter", "Score", "reserve"], ToyGpuShareArgs)
     register_plugin("FifoSort", [ExtensionPoint.QUEUE_SORT])
     try:
-        yield GpuShareArgs
+        yield ToyGpuShareArgs
     finally:
-        unregister_plugin("GpuShare")
+        unregister_plugin("ToyGpuShare")
         unregister_plugin("FifoSort")
 
 
@@ -314,20 +314,20 @@ def test_kube_scheduler_server_test_disable_all_filter_and_score_profile():
 
 def test_custom_plugin_in_multipoint_and_its_args(custom_plugins):
     prof = parse_profile(
-        plugins={"multiPoint": {"enabled": [{"name": "GpuShare", "weight": 5}]}},
-        pluginConfig=[{"name": "GpuShare", "args": {"slices": 8}}])
-    assert prof.names("filter")[-1] == "GpuShare"
-    assert prof.names("preFilter")[-1] == "GpuShare"
-    assert prof.names("reserve") == ["VolumeBinding", "DynamicResources", "GpuShare"]
-    assert prof.plugins["score"][-1] == PluginRef("GpuShare", 5)
-    assert prof.args("GpuShare") == custom_plugins(8)
+        plugins={"multiPoint": {"enabled": [{"name": "ToyGpuShare", "weight": 5}]}},
+        pluginConfig=[{"name": "ToyGpuShare", "args": {"slices": 8}}])
+    assert prof.names("filter")[-1] == "ToyGpuShare"
+    assert prof.names("preFilter")[-1] == "ToyGpuShare"
+    assert prof.names("reserve") == ["VolumeBinding", "DynamicResources", "ToyGpuShare"]
+    assert prof.plugins["score"][-1] == PluginRef("ToyGpuShare", 5)
+    assert prof.args("ToyGpuShare") == custom_plugins(8)
     again = parse(profiles=[C.profile_to_dict(prof)]).profile()
     assert again == prof
-    defaulted = parse_profile(plugins={"filter": {"enabled": [{"name": "GpuShare"}]}})
-    assert defaulted.args("GpuShare") == custom_plugins(4)
-    assert defaulted.names("filter")[-1] == "GpuShare"
-    assert "GpuShare" not in defaulted.names("score")
-    err = profile_error(pluginConfig=[{"name": "GpuShare", "args": {"slices": 0}}])
+    defaulted = parse_profile(plugins={"filter": {"enabled": [{"name": "ToyGpuShare"}]}})
+    assert defaulted.args("ToyGpuShare") == custom_plugins(4)
+    assert defaulted.names("filter")[-1] == "ToyGpuShare"
+    assert "ToyGpuShare" not in defaulted.names("score")
+    err = profile_error(pluginConfig=[{"name": "ToyGpuShare", "args": {"slices": 0}}])
     assert (err.field, err.message) == ("profiles[0].pluginConfig[0].args.slices",
                                         "must be a positive integer")
 
@@ -911,7 +911,7 @@ def test_in_tree_registry_extension_points():
 
 def test_register_plugin_api_errors(custom_plugins):
     with pytest.raises(ValueError, match="already registered"):
-        register_plugin("GpuShare", ["Filter"])
+        register_plugin("ToyGpuShare", ["Filter"])
     with pytest.raises(ValueError, match="unknown extension point"):
         register_plugin("Other", ["Filtre"])
     with pytest.raises(ValueError, match="removed"):
@@ -924,7 +924,7 @@ def test_register_plugin_api_errors(custom_plugins):
         unregister_plugin("NodeName")
     with pytest.raises(ValueError, match="in-tree"):
         register_plugin("NodeName", ["Filter", "Score"], replace=True)
-    spec = register_plugin("GpuShare", ["filter"], replace=True)
+    spec = register_plugin("ToyGpuShare", ["filter"], replace=True)
     assert spec.extension_points == {ExtensionPoint.FILTER}
     assert C.plugin_spec("Other") is None
 

@@ -12,7 +12,7 @@ README = (REPO_ROOT / "README.md").read_text()
 def test_readme_opens_with_the_two_setup_commands():
     block = re.search(r"```sh\n(.*?)```", README, re.S).group(1).strip().splitlines()
     assert len(block) == 2
-    assert block[0].endswith("pip install . && schedbench summary")
+    assert block[0].endswith("pip install . && schedbench compare")
     assert block[1].endswith("pip install -e '.[test]' && python -m pytest")
     assert README.index("```sh") < 40  # first thing after the title
 
@@ -34,3 +34,28 @@ def test_readme_python_example_results_hold():
         else:
             exec(statement, namespace)
     assert checked == 4
+
+
+def test_readme_main_job_runs_on_the_bundled_trace(tmp_path, monkeypatch, capsys):
+    """`schedbench compare` with no arguments: the four default policies on the bundled
+    trace, the report files in ./schedbench-report, and a summary.json that agrees with the
+    printed table's policies."""
+    import json
+
+    from schedbench.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["compare"]) == 0
+    out = tmp_path / "schedbench-report"
+    for name in ("report.md", "report.html", "summary.json", "metrics.csv", "metrics.parquet",
+                 "timeseries.csv", "timeseries.parquet"):
+        assert (out / name).stat().st_size > 0, name
+    runs = json.loads((out / "summary.json").read_text())["runs"]
+    assert [r["policy"] for r in runs] == ["best-fit", "worst-fit", "spread", "default"]
+    assert {r["trace"] for r in runs} == {"default"} and {r["seed"] for r in runs} == {42}
+    for r in runs:
+        m = r["metrics"]
+        assert m["placed"] + m["failed"] + m["pending"] == 600
+        assert 0 <= m["gpu_alloc_pct"] <= 100
+    printed = capsys.readouterr().out
+    assert all(p in printed for p in ("best-fit", "worst-fit", "spread", "default"))

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..config import Profile, SchedulerConfiguration, load_scheduler_config, parse_scheduler_config
 from ..errors import ConfigError
+from . import plugins as _plugins  # noqa: F401  (GpuShare, Atc23* known to config files)
 
 API = {"apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "KubeSchedulerConfiguration"}
 
@@ -67,10 +68,33 @@ BUILTIN_POLICIES: dict[str, dict] = {
 }
 
 
+def _atc23(plugin: str) -> dict:
+    """The FGD paper's setup: the default filters plus GpuShare, one score plugin of weight
+    1000, every node scored."""
+    data = _policy([(plugin, 1000)])
+    plugins = data["profiles"][0]["plugins"]
+    plugins["preFilter"] = {"enabled": [{"name": "GpuShare"}]}
+    plugins["filter"] = {"enabled": [{"name": "GpuShare"}]}
+    return data
+
+
+#: The FGD paper's policies (ATC '23) as kube profiles (scores from
+#: :mod:`.plugins.atc23_scores`, the node kernels of :mod:`schedbench.gpushare`). Replays and
+#: fill runs of ``atc23-*`` go to the fast engine; these profiles run them through the kube
+#: framework (``kube_engine``, ``schedbench schedule --profile atc23-fgd``) and cross-check it.
+ATC23_KUBE_POLICIES: dict[str, dict] = {
+    "atc23-dotprod": _atc23("Atc23DotProd"),
+    "atc23-clustering": _atc23("Atc23Clustering"),
+    "atc23-packing": _atc23("Atc23Packing"),
+    "atc23-bestfit": _atc23("Atc23BestFit"),
+    "atc23-fgd": _atc23("Atc23Fgd"),
+}
+
+
 def builtin_configuration(name: str) -> SchedulerConfiguration:
-    """The configuration of built-in policy ``name``."""
+    """The configuration of built-in policy ``name`` (or an ``atc23-*`` kube profile)."""
     try:
-        data = BUILTIN_POLICIES[name]
+        data = BUILTIN_POLICIES[name] if name in BUILTIN_POLICIES else ATC23_KUBE_POLICIES[name]
     except KeyError:
         raise ConfigError(f"unknown policy {name!r}; built-in policies: "
                           f"{', '.join(BUILTIN_POLICIES)} (or give a KubeSchedulerConfiguration "
@@ -84,7 +108,7 @@ def resolve_profile(spec: str | None, scheduler_name: str | None = None
     None for kube-scheduler's default. Returns (configuration, profile, display name)."""
     if spec is None:
         spec = "default"
-    if spec in BUILTIN_POLICIES:
+    if spec in BUILTIN_POLICIES or spec in ATC23_KUBE_POLICIES:
         cfg = builtin_configuration(spec)
         profile = cfg.profile(scheduler_name)
         return cfg, profile, spec

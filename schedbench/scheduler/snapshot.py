@@ -13,11 +13,30 @@ score kernels loop over arrays, never over Python objects:
   of the ``topology.kubernetes.io/zone`` label);
 - taints in CSR form: ``taint_ptr[n]..taint_ptr[n+1]`` index ``taint_key``, ``taint_value``,
   ``taint_effect`` (:data:`EFFECT_IDS`);
-- ``unschedulable[n]``, ``alive[n]`` (removed nodes keep their index, marked dead).
+- ``unschedulable[n]``, ``alive[n]`` (removed nodes keep their index, marked dead);
+- GPU sharing (Alibaba's GPU-share convention, :data:`GPU_COUNT` and friends): a node's GPUs
+  are its allocatable extended resource ``alibabacloud.com/gpu-count``, each of
+  :data:`MILLI_PER_GPU` milli-GPU, of the model in its label ``alibabacloud.com/gpu-card-model``.
+  ``gpu_free[n, g]`` is the milli left on GPU ``g`` of node ``n`` (-1 for a GPU the node does
+  not have; ``gpu_count[n]`` says how many it has), ``gpu_model[n]`` the model id
+  (:attr:`gpu_models`, -1 none). A pod's GPU request comes from its annotations
+  (:func:`parse_gpu_request`): the total milli is also the resource column
+  ``alibabacloud.com/gpu-milli`` (node allocatable = GPUs x 1000), so NodeResourcesFit keeps the
+  sum right, while the GpuShare plugin checks the single GPUs.
 
 Binding or removing a pod (:meth:`add_pod`, :meth:`remove_pod`) updates the columns in
 O(resources) and notifies :class:`SnapshotListener`s (the plugins that keep per-domain counts),
 never rebuilding anything. Node indices are stable for the life of the snapshot.
+
+GPU indices (the Reserve step of Alibaba's Open-Gpu-Share): :meth:`add_pod` gives a GPU pod
+the GPUs it holds - the ones it already holds on that node when it is bound there
+(``spec.nodeName``, indices from the ``alibabacloud.com/gpu-index`` annotation such as ``0-1``
+or from an earlier add), otherwise the ones :attr:`NodeSnapshot.gpu_chooser` picks
+(default :func:`choose_gpus`: a share pod takes the fitting GPU with the least milli left,
+first index on ties; whole-GPU pods the lowest-indexed fully free GPUs). The choice is
+recorded on the pod (``PodInfo.gpu_indices`` and the annotation) and released by
+:meth:`remove_pod`; a bound pod removed and added back (preemption dry runs, node updates)
+gets the same GPUs again.
 """
 
 from __future__ import annotations
@@ -28,6 +47,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ..errors import InputError
 from ..model.objects import Node, Pod, PriorityClass
 
 EFFECT_IDS = {"NoSchedule": 0, "PreferNoSchedule": 1, "NoExecute": 2}
@@ -36,6 +56,104 @@ EFFECT_NAMES = {v: k for k, v in EFFECT_IDS.items()}
 # ``metadata.name`` is matched by the same kernel as label requirements.
 NODE_NAME_KEY = "\x00metadata.name"
 CPU, MEMORY = 0, 1  # fixed resource columns
+
+#: GPU sharing (Alibaba's Open-Gpu-Share names): node allocatable GPU count and pod GPU count.
+GPU_COUNT = "alibabacloud.com/gpu-count"
+#: Pod annotation: milli-GPU per GPU (1..1000); also the snapshot's resource column of the
+#: total milli-GPU (node: GPUs x 1000; pod: GPUs x per-GPU milli).
+GPU_MILLI = "alibabacloud.com/gpu-milli"
+#: Node label: the GPU model; pod annotation: the allowed models joined by ``|``.
+GPU_MODEL = "alibabacloud.com/gpu-card-model"
+#: Pod annotation: the GPU indices a bound pod holds, joined by ``-`` (``0-1``).
+GPU_INDEX = "alibabacloud.com/gpu-index"
+MILLI_PER_GPU = 1000
+
+
+def _gpu_error(pod: Pod, key: str, message: str) -> InputError:
+    return InputError(message, obj=pod.ref, field=f"metadata.annotations.{key}")
+
+
+def _parse_int(pod: Pod, key: str, text: str) -> int:
+    t = text.strip()
+    if not t or not (t.isdigit() or (t[0] in "+-" and t[1:].isdigit())):
+        raise _gpu_error(pod, key, f"expected an integer, got {text!r}")
+    return int(t)
+
+
+def parse_gpu_request(pod: Pod) -> tuple[int, int, tuple[str, ...]]:
+    """(GPU count, milli per GPU, allowed models) from a pod's annotations
+    (:data:`GPU_COUNT`, :data:`GPU_MILLI`, :data:`GPU_MODEL`); (0, 0, ()) for a pod that asks
+    for no GPU. A count without milli means whole GPUs (1000), a milli without count one GPU (none
+    for milli 0).
+    Malformed values raise :class:`InputError` naming the pod and the annotation."""
+    ann = pod.metadata.annotations
+    if not ann:
+        return 0, 0, ()
+    count_s = ann.get(GPU_COUNT)
+    milli_s = ann.get(GPU_MILLI)
+    if count_s is None and milli_s is None:
+        return 0, 0, ()
+    milli = _parse_int(pod, GPU_MILLI, milli_s) if milli_s is not None else MILLI_PER_GPU
+    count = _parse_int(pod, GPU_COUNT, count_s) if count_s is not None else (1 if milli else 0)
+    if count < 0:
+        raise _gpu_error(pod, GPU_COUNT, f"must be >= 0, got {count}")
+    if count == 0:
+        if milli_s is not None and milli != 0:
+            raise _gpu_error(pod, GPU_MILLI, f"must be 0 when {GPU_COUNT} is 0, got {milli}")
+        return 0, 0, ()
+    if not 1 <= milli <= MILLI_PER_GPU:
+        raise _gpu_error(pod, GPU_MILLI, f"must be between 1 and {MILLI_PER_GPU}, got {milli}")
+    if count > 1 and milli != MILLI_PER_GPU:
+        raise _gpu_error(pod, GPU_MILLI, f"a share below {MILLI_PER_GPU} needs {GPU_COUNT} 1, "
+                                         f"got {count} GPUs of {milli}")
+    models = tuple(m.strip() for m in ann.get(GPU_MODEL, "").split("|") if m.strip())
+    return count, milli, models
+
+
+def parse_gpu_index(pod: Pod) -> tuple[int, ...]:
+    """The GPU indices of the :data:`GPU_INDEX` annotation (``"0-1"`` -> (0, 1)); () when
+    absent. Malformed values raise :class:`InputError`."""
+    text = pod.metadata.annotations.get(GPU_INDEX) if pod.metadata.annotations else None
+    if text is None or not text.strip():
+        return ()
+    out = []
+    for part in text.split("-"):
+        p = part.strip()
+        if not p.isdigit():
+            raise _gpu_error(pod, GPU_INDEX, f"expected GPU indices joined by '-' (like 0-1), "
+                                             f"got {text!r}")
+        out.append(int(p))
+    if len(set(out)) != len(out):
+        raise _gpu_error(pod, GPU_INDEX, f"repeats a GPU index: {text!r}")
+    return tuple(out)
+
+
+def choose_gpus(free: np.ndarray, count: int, num_gpu: int, milli: int) -> tuple[int, ...]:
+    """Open-Gpu-Share's default GPU choice on one node (``free``: milli left per GPU, the
+    first ``count`` exist): a share pod (one GPU, milli < 1000) takes the fitting GPU with the
+    least milli left (first index on ties); other pods the lowest-indexed GPUs with at least
+    ``milli`` left (for whole GPUs: fully free). () when the node cannot host the pod."""
+    if num_gpu == 1 and milli < MILLI_PER_GPU:
+        best, best_free = -1, 0
+        for j in range(count):
+            f = int(free[j])
+            if f >= milli and (best < 0 or f < best_free):
+                best, best_free = j, f
+        return (best,) if best >= 0 else ()
+    out = []
+    for j in range(count):
+        if free[j] >= milli:
+            out.append(j)
+            if len(out) == num_gpu:
+                return tuple(out)
+    return ()
+
+
+def _fallback_gpus(free: np.ndarray, count: int, num_gpu: int) -> tuple[int, ...]:
+    """GPUs for a pod added where it does not fit (a nominated pod in a filter dry run, a
+    profile without GpuShare): the ones with the most milli left, lowest index first."""
+    order = sorted(range(count), key=lambda j: (-int(free[j]), j))
+    return tuple(sorted(order[:num_gpu]))
 
 
 class Interner:
@@ -106,6 +224,10 @@ class PodInfo:
     arrival: int = 0                       # queue order among equal priorities
     node: int = -1                         # index of the node it is bound to, -1 if none
     cache: dict = field(default_factory=dict)
+    num_gpu: int = 0                       # GPUs asked for (annotations, see parse_gpu_request)
+    gpu_milli: int = 0                     # milli-GPU per GPU (1..1000), 0 without GPUs
+    gpu_models: tuple[str, ...] = ()       # allowed GPU models, () = any
+    gpu_indices: tuple[int, ...] = ()      # GPUs held (or last held) on node ``node``
 
     @property
     def namespace(self) -> str:
@@ -149,6 +271,14 @@ class NodeSnapshot:
         self._unsched = np.zeros(0, np.bool_)
         self._alive = np.zeros(0, np.bool_)
         self._labels = np.full((0, 1), -1, np.int32)
+        self._gpu_free = np.full((0, 0), -1, np.int64)
+        self._gpu_count = np.zeros(0, np.int64)
+        self._gpu_model = np.zeros(0, np.int64)
+        #: GPU model names to ids (``gpu_model[n]``).
+        self.gpu_models = Interner()
+        #: ``chooser(snapshot, pod, node) -> tuple of GPU indices`` (or () to use the default
+        #: :func:`choose_gpus`): set by a plugin that picks GPUs its own way.
+        self.gpu_chooser = None
         self._refresh_views()
         self._taints: list[list[tuple[int, int, int]]] = []
         self._taint_arrays: tuple[np.ndarray, ...] | None = None
@@ -184,7 +314,8 @@ class NodeSnapshot:
 
         for name, fill in (("_alloc", 0), ("_req", 0), ("_nz", 0), ("_pods", 0),
                            ("_allowed", 0), ("_unsched", False), ("_alive", False),
-                           ("_labels", -1)):
+                           ("_labels", -1), ("_gpu_free", -1), ("_gpu_count", 0),
+                           ("_gpu_model", -1)):
             setattr(self, name, grow(getattr(self, name), fill))
         self._capacity = cap
 
@@ -214,6 +345,21 @@ class NodeSnapshot:
         self.unschedulable = self._unsched[:n]
         self.alive = self._alive[:n]
         self.labels = self._labels[:n]
+        self.gpu_free = self._gpu_free[:n]
+        self.gpu_count = self._gpu_count[:n]
+        self.gpu_model = self._gpu_model[:n]
+
+    @property
+    def max_gpus(self) -> int:
+        """G: the columns of :attr:`gpu_free` (at least the most GPUs any node has)."""
+        return self._gpu_free.shape[1]
+
+    def _ensure_gpu_columns(self, g: int) -> None:
+        if self._gpu_free.shape[1] < g:
+            b = np.full((self._gpu_free.shape[0], g), -1, np.int64)
+            b[:, : self._gpu_free.shape[1]] = self._gpu_free
+            self._gpu_free = b
+            self._refresh_views()
 
     def resource_id(self, name: str, create: bool = False) -> int:
         """Column of resource ``name``; with ``create`` a new zero column is added."""
@@ -261,10 +407,23 @@ class NodeSnapshot:
 
     def _set_node_fields(self, i: int, node: Node) -> None:
         alloc = node.allocatable
+        gpus = int(alloc.get(GPU_COUNT, 0))
+        if gpus > 0:
+            self.resource_id(GPU_MILLI, create=True)
         self._alloc[i, :] = 0
         for res, v in alloc.items():
             if res != "pods":
                 self._alloc[i, self.resources.ids[res]] = v
+        self._ensure_gpu_columns(gpus)
+        self._gpu_free[i, :] = -1
+        self._gpu_count[i] = gpus
+        self._gpu_model[i] = -1
+        if gpus > 0:
+            self._alloc[i, self.resources.ids[GPU_MILLI]] = gpus * MILLI_PER_GPU
+            self._gpu_free[i, :gpus] = MILLI_PER_GPU
+            model = node.metadata.labels.get(GPU_MODEL, "")
+            if model:
+                self._gpu_model[i] = self.gpu_models.intern(model)
         self._allowed[i] = alloc.get("pods", 0)
         self._unsched[i] = node.spec.unschedulable
         self._alive[i] = True
@@ -356,13 +515,22 @@ class NodeSnapshot:
         resource names get new columns, so an unknown extended resource is 'Insufficient')."""
         requests = pod.requests()
         nonzero = pod.non_zero_requests()
+        num_gpu, milli, models = parse_gpu_request(pod)
+        if num_gpu:
+            requests[GPU_MILLI] = nonzero[GPU_MILLI] = num_gpu * milli
         for res in requests:
             if res != "pods":
                 self.resource_id(res, create=True)
-        return PodInfo(pod=pod, key=pod.key, priority=pod.effective_priority(self.priority_classes),
+        info = PodInfo(pod=pod, key=pod.key,
+                       priority=pod.effective_priority(self.priority_classes),
                        requests=requests, nonzero_requests=nonzero,
                        request_vector=self._vector(requests),
                        nonzero_vector=self._nonzero_vector(requests, nonzero), arrival=arrival)
+        if num_gpu:
+            info.num_gpu, info.gpu_milli, info.gpu_models = num_gpu, milli, models
+            if pod.spec.node_name:
+                info.gpu_indices = parse_gpu_index(pod)
+        return info
 
     def _vector(self, requests: dict[str, int]) -> np.ndarray:
         v = np.zeros(len(self.resources), np.int64)
@@ -393,6 +561,8 @@ class NodeSnapshot:
         self._req[node, : req.shape[0]] += req
         self._nz[node, : nz.shape[0]] += nz
         self._pods[node] += 1
+        if pod.num_gpu:
+            self._take_gpus(pod, node)
         pod.node = node
         self.pods[pod.key] = pod
         self.pods_on_node[node][pod.key] = pod
@@ -408,11 +578,63 @@ class NodeSnapshot:
         self._req[node, : req.shape[0]] -= req
         self._nz[node, : nz.shape[0]] -= nz
         self._pods[node] -= 1
+        if pod.num_gpu:
+            self._release_gpus(pod, node)
         del self.pods[pod.key]
         del self.pods_on_node[node][pod.key]
         for listener in self.listeners:
             listener.pod_removed(self, pod, node)
         pod.node = -1
+
+    def _take_gpus(self, pod: PodInfo, node: int) -> None:
+        """The Reserve step: the GPUs ``pod`` holds on ``node`` (see the module docstring)."""
+        count = int(self._gpu_count[node])
+        free = self._gpu_free[node]
+        idx = pod.gpu_indices
+        if idx and pod.pod.spec.node_name == self.node_names[node]:
+            if len(idx) != pod.num_gpu or max(idx) >= count:
+                raise _gpu_error(pod.pod, GPU_INDEX,
+                                 f"{pod.num_gpu} GPU(s) asked for, but the indices {idx} do "
+                                 f"not name that many of the {count} GPU(s) of node "
+                                 f"{self.node_names[node]}")
+            for j in idx:
+                if free[j] < pod.gpu_milli:
+                    raise _gpu_error(pod.pod, GPU_INDEX,
+                                     f"GPU {j} of node {self.node_names[node]} has "
+                                     f"{int(free[j])} milli left, the pod needs "
+                                     f"{pod.gpu_milli}")
+        else:
+            idx = ()
+            if self.gpu_chooser is not None:
+                idx = tuple(self.gpu_chooser(self, pod, node))
+            if not idx:
+                idx = choose_gpus(free, count, pod.num_gpu, pod.gpu_milli)
+            if not idx:
+                idx = _fallback_gpus(free, count, pod.num_gpu)
+            pod.gpu_indices = idx
+        for j in idx:
+            free[j] -= pod.gpu_milli
+        if idx:
+            pod.pod.metadata.annotations[GPU_INDEX] = "-".join(map(str, idx))
+
+    def _release_gpus(self, pod: PodInfo, node: int) -> None:
+        free = self._gpu_free[node]
+        for j in pod.gpu_indices:
+            free[j] += pod.gpu_milli
+        if pod.pod.spec.node_name != self.node_names[node]:
+            # not bound there (an assumption or a dry run): the choice is forgotten
+            pod.gpu_indices = ()
+            pod.pod.metadata.annotations.pop(GPU_INDEX, None)
+
+    def gpu_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cpu_free[N], gpu_free[N, G], gpu_model[N]) as :mod:`schedbench.gpushare` takes them
+        (G at least 1; every GPU column -1 for a dead node)."""
+        cpu_free = self.allocatable[:, CPU] - self.requested[:, CPU]
+        g = max(self.max_gpus, 1)
+        gpu_free = np.full((self._n, g), -1, np.int64)
+        gpu_free[:, : self.max_gpus] = self.gpu_free
+        gpu_free[~self.alive] = -1
+        return cpu_free, gpu_free, self.gpu_model.copy()
 
     def add_listener(self, listener: SnapshotListener) -> None:
         """Register a listener and replay the pods already bound to it."""

@@ -131,6 +131,31 @@ def _controller(pod: Pod):
     return None
 
 
+def _service_index(cluster: Any) -> dict[tuple[str, str, str], list[int]]:
+    """Services by (namespace, key, value) of their selector's smallest key, in cluster order,
+    so that finding the Services that select a pod costs O(pod labels), not O(services).
+    Services with a nil or empty selector select nothing here (an empty set adds no
+    requirement to the default selector). Cached on the cluster while its ``services`` list
+    is the same object with the same length."""
+    services = getattr(cluster, "services", None) or ()
+    if not services:
+        return {}
+    cached = getattr(cluster, "_service_index_cache", None)
+    if cached is not None and cached[0] is services and cached[1] == len(services):
+        return cached[2]
+    index: dict[tuple[str, str, str], list[int]] = {}
+    for pos, svc in enumerate(services):
+        sel = svc.spec.selector
+        if sel:
+            key = min(sel)
+            index.setdefault((svc.metadata.namespace, key, sel[key]), []).append(pos)
+    try:
+        cluster._service_index_cache = (services, len(services), index)
+    except AttributeError:  # an object that takes no attributes: index every call
+        pass
+    return index
+
+
 def default_selector(pod: Pod, cluster: Any) -> Selector:
     """kube's ``helper.DefaultSelector(pod, services, rcs, rss, sss)`` (see module docstring).
     Without requirements (nothing selects the pod) the result is :meth:`Selector.everything`,
@@ -138,12 +163,15 @@ def default_selector(pod: Pod, cluster: Any) -> Selector:
     ns = pod.metadata.namespace
     labels = pod.metadata.labels
     merged: dict[str, str] = {}
-    for svc in getattr(cluster, "services", None) or ():
-        sel = svc.spec.selector
-        if sel is None or svc.metadata.namespace != ns:
-            continue
-        if all(labels.get(k) == v and k in labels for k, v in sel.items()):
-            merged.update(sel)
+    index = _service_index(cluster)
+    if index:
+        candidates = sorted({pos for k, v in labels.items()
+                             for pos in index.get((ns, k, v), ())})
+        services = cluster.services
+        for pos in candidates:
+            sel = services[pos].spec.selector
+            if all(labels.get(k) == v and k in labels for k, v in sel.items()):
+                merged.update(sel)
     selector = selector_from_set(merged)
     owner = _controller(pod)
     if owner is None:
