@@ -31,7 +31,7 @@ import pandas as pd
 from numba import njit
 
 from ..replay.result import METRIC_KEYS, TIMESERIES_COLUMNS, RunResult, RunSpec
-from .frag import TypicalPods, _stats, _frag_value, typical_pods
+from .frag import TypicalPods, _fragmentation_state, typical_pods
 from .policies import RANDOM, _apply, _schedule, policy_id
 from .state import ClusterArrays, PodArrays, cluster_arrays, model_names_of, pod_arrays
 
@@ -123,20 +123,10 @@ def _fill_kernel(policy, cpu_free, mem_free, pods_free, gpu_free, model, cons_ma
     placed, failed (int64), and ``F`` sum in the float column table returned."""
     n = cpu_free.size
     g = gpu_free.shape[1]
-    m = t_prob.size
-    cnt = np.zeros((n, m), np.int64)
-    small = np.zeros((n, m), np.int64)
-    fn = np.zeros(n, np.float64)
+    cnt, small, fn = _fragmentation_state(cpu_free, gpu_free, model, t_cpu, t_num, t_milli,
+                                          t_acc, t_prob)
     old_v = np.zeros(max(g, 1), np.int64)
     new_v = np.zeros(max(g, 1), np.int64)
-    for i in range(n):
-        _stats(gpu_free[i], t_milli, cnt[i], small[i])
-        idle = 0
-        for x in gpu_free[i]:
-            if x > 0:
-                idle += x
-        fn[i] = _frag_value(cpu_free[i], idle, model[i], cnt[i], small[i], old_v, new_v, 0,
-                            t_cpu, t_num, t_milli, t_acc, t_prob)
     tags = np.zeros((n, n_tag_cols), np.int64)
     n_tags = np.zeros(n, np.int64)
     node_ver = np.zeros(n, np.int64)

@@ -171,6 +171,27 @@ def _frag_value(c, idle, md, cnt_row, small_row, old_v, new_v, nchg,
 
 
 @njit(cache=True)
+def _fragmentation_state(cpu_free, gpu_free, model, t_cpu, t_num, t_milli, t_acc, t_prob):
+    """What the engines keep per node and update on every change: ``cnt[n, m]`` and
+    ``small[n, m]`` (:func:`_stats` per typical pod m) and ``F(n)``."""
+    n = cpu_free.size
+    m = t_prob.size
+    cnt = np.zeros((n, m), np.int64)
+    small = np.zeros((n, m), np.int64)
+    fn = np.zeros(n, np.float64)
+    empty = np.zeros(0, np.int64)
+    for i in range(n):
+        _stats(gpu_free[i], t_milli, cnt[i], small[i])
+        idle = 0
+        for x in gpu_free[i]:
+            if x > 0:
+                idle += x
+        fn[i] = _frag_value(cpu_free[i], idle, model[i], cnt[i], small[i], empty, empty, 0,
+                            t_cpu, t_num, t_milli, t_acc, t_prob)
+    return cnt, small, fn
+
+
+@njit(cache=True)
 def _node_frag_all(cpu_free, gpu_free, model, t_cpu, t_num, t_milli, t_acc, t_prob):
     n = cpu_free.size
     out = np.zeros(n, np.float64)

@@ -33,7 +33,7 @@ from numba import njit
 
 from ..replay.result import METRIC_KEYS, TIMESERIES_COLUMNS, RunResult, RunSpec
 from .fill import CACHE_CELLS, _sorted_nodes, spec_keys
-from .frag import _frag_value, _stats, typical_pods
+from .frag import _fragmentation_state, typical_pods
 from .policies import _apply, _schedule, policy_id
 from .state import cluster_arrays, model_names_of, pod_arrays
 
@@ -82,21 +82,11 @@ def _replay_kernel(policy, fail_now, rand_key, cpu_free, mem_free, pods_free, gp
                    ev_time, ev_kind, ev_pod, ev_node, ev_gpus, bind_time, pod_node, snaps):
     n = cpu_free.size
     g = gpu_free.shape[1]
-    m = t_prob.size
     P = p_cpu.size
-    cnt = np.zeros((n, m), np.int64)
-    small = np.zeros((n, m), np.int64)
-    fn = np.zeros(n, np.float64)
+    cnt, small, fn = _fragmentation_state(cpu_free, gpu_free, model, t_cpu, t_num, t_milli,
+                                          t_acc, t_prob)
     old_v = np.zeros(max(g, 1), np.int64)
     new_v = np.zeros(max(g, 1), np.int64)
-    for i in range(n):
-        _stats(gpu_free[i], t_milli, cnt[i], small[i])
-        idle = 0
-        for x in gpu_free[i]:
-            if x > 0:
-                idle += x
-        fn[i] = _frag_value(cpu_free[i], idle, model[i], cnt[i], small[i], old_v, new_v, 0,
-                            t_cpu, t_num, t_milli, t_acc, t_prob)
     tags = np.zeros((n, n_tag_cols), np.int64)
     n_tags = np.zeros(n, np.int64)
     node_ver = np.zeros(n, np.int64)
