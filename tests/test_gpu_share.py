@@ -301,3 +301,95 @@ def test_custom_profile_file_may_name_gpushare(tmp_path):
                  "    filter: {enabled: [{name: GpuShare}]}\n")
     _, profile, _ = resolve_profile(str(f))
     assert "GpuShare" in profile.names("filter")
+
+
+# ------------------------------------------------------- the fused path on GPU clusters
+
+def _fused_gpu_run(nodes, pods, policy, seed, use_fused):
+    cfg, profile, _ = resolve_profile(policy)
+    s = Scheduler(make_cluster(nodes, pods), with_gpu_share(profile), config=cfg, seed=seed,
+                  fused=use_fused)
+    s.enqueue_pending()
+    s.run()
+    return s
+
+
+def _fused_gpu_state(s):
+    snap = s.snapshot
+    trace = [(r.pod, r.node, int(r.code), r.message, r.nominated_node, tuple(r.victims),
+              r.attempt, r.time, r.evaluated_nodes, r.feasible_nodes) for r in s.results]
+    final = ({k: (p.node, p.gpu_indices) for k, p in snap.pods.items()},
+             snap.requested.tolist(), snap.nonzero_requested.tolist(),
+             snap.gpu_free.tolist(), s.next_start_node_index, s.outcomes())
+    return trace, final
+
+
+@st.composite
+def gpu_clusters(draw):
+    """Nodes with 0..8 GPUs of a model (or none), pending pods: CPU-only, shares, whole GPUs,
+    some restricted to models, some of higher priority (preemption)."""
+    n = draw(st.integers(1, 40)) if draw(st.integers(0, 3)) else draw(st.integers(100, 140))
+    nodes = [gpu_node(f"n{i}", draw(st.integers(0, 8)), draw(st.sampled_from(("",) + MODELS)),
+                      cpu=str(draw(st.sampled_from((4, 16, 32, 96)))))
+             for i in range(n)]
+    pods = []
+    for j in range(draw(st.integers(1, 60))):
+        kind = draw(st.integers(0, 3))
+        cpu = str(draw(st.sampled_from((1, 2, 4, 8))))
+        prio = draw(st.sampled_from((None, None, 0, 100)))
+        if kind == 0:
+            pods.append(gpu_pod(f"p{j}", 0, cpu=cpu, priority=prio))
+            continue
+        k, milli, models = draw(gpu_requests())
+        if kind == 1:
+            k, models = 1, ()
+        pods.append(gpu_pod(f"p{j}", k, milli, models, cpu=cpu, priority=prio))
+    return nodes, pods
+
+
+@given(gpu_clusters(), st.sampled_from(("default", "best-fit", "worst-fit", "balanced")),
+       st.integers(0, 2**16))
+def test_fused_gpu_runs_equal_the_per_plugin_path(cluster, policy, seed):
+    """GpuShare is fused: whole runs on GPU clusters are identical with and without the fused
+    path (placements, GPUs taken, messages, counters, the random stream)."""
+    nodes, pods = cluster
+    nodes2, pods2 = gpu_clusters_copy(nodes, pods)
+    a = _fused_gpu_run(nodes, pods, policy, seed, True)
+    b = _fused_gpu_run(nodes2, pods2, policy, seed, False)
+    assert a.fused is not None and b.fused is None
+    assert _fused_gpu_state(a) == _fused_gpu_state(b)
+    assert a.rng.integers(1 << 30) == b.rng.integers(1 << 30)
+
+
+def gpu_clusters_copy(nodes, pods):
+    """Fresh copies (a run writes spec.nodeName and GPU index annotations into the pods)."""
+    import copy
+
+    return copy.deepcopy(nodes), copy.deepcopy(pods)
+
+
+def test_fused_gpu_replay_equals_the_per_plugin_path():
+    """The default trace's replay takes the fused path and gives the same result."""
+    from schedbench.replay import RunSpec
+    from schedbench.replay.kube_engine import KubeReplay
+    from schedbench.scheduler import fused
+    from schedbench.traces import load_trace
+
+    trace = load_trace("default")
+    for policy in ("default", "best-fit"):
+        spec = RunSpec("default", policy, 7)
+        a = KubeReplay(trace, spec)
+        ra = a.run()
+        assert a.scheduler.fused is not None
+        saved = fused.ENABLED
+        fused.ENABLED = False
+        try:
+            b = KubeReplay(trace, spec)
+            rb = b.run()
+        finally:
+            fused.ENABLED = saved
+        ma = {k: v for k, v in ra.metrics.items() if k != "wall_seconds"}
+        mb = {k: v for k, v in rb.metrics.items() if k != "wall_seconds"}
+        assert ma == mb
+        assert a.log == b.log
+        assert ra.placements == rb.placements

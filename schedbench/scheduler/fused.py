@@ -11,11 +11,13 @@ is one kernel call (:func:`_fused_cycle`) over the snapshot's arrays:
 
 - Filter: the nodes from the rotating start index in NodeTree order, until
   ``numFeasibleNodesToFind`` feasible nodes are found (a node is feasible when every enabled
-  filter passes; which plugin rejected a node only matters for a failure, and failures go
-  through the per-plugin path, which explains them);
+  filter passes, GpuShare's single-GPU check included; which plugin rejected a node only
+  matters for a failure, and failures go through the per-plugin path, which explains them);
 - Score: every enabled score plugin over the feasible nodes, its NormalizeScore, the range
   check, weights; the tied top nodes in evaluation order, from which the scheduler draws with
-  its seeded generator exactly as :meth:`Scheduler.select_host` does.
+  its seeded generator exactly as :meth:`Scheduler.select_host` does. (A score plugin whose
+  normalized score is the same on every node - TaintToleration when no node has a
+  PreferNoSchedule taint - is left out: it moves every total by the same amount.)
 
 The per-pod inputs (request vectors and checked columns, compiled tolerations, node selector
 and preferred terms, scorer columns, image ids) are the plugins' own, packed once per pod into
@@ -34,19 +36,21 @@ from __future__ import annotations
 import os
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.experimental import structref
 
 from ..model.objects import pod_level_requests
 from .framework import MAX_NODE_SCORE
 from .nodeselector import _canon_term, _term_matches, pod_required_terms, refresh
 from .plugins.dot_product import _alignment
-from .plugins.image_locality import _image_scores
+from .plugins.gpu_share import model_mask
+from .plugins.image_locality import _image_scores, normalized_image_name
 from .plugins.node_affinity import _required, pinned_node_names
 from .plugins.node_ports import pod_host_ports
 from .plugins.node_unschedulable import tolerates_unschedulable
 from .podaffinity import pod_terms
 from .resource_scoring import _allocation_scores, pod_score_input
-from .spreading import _controller, default_selector
+from .spreading import _controller, _service_index, default_selector
 from .taints import _count_untolerated, _tolerated
 
 #: Module switch (tests flip it; ``Scheduler(fused=False)`` disables it per scheduler;
@@ -76,7 +80,13 @@ H_OFF_IMG = 18
 H_IMG_TOTAL = 19     # live nodes (ImageLocality's totalNodes)
 H_DOT_CPU = 20
 H_DOT_MEM = 21
-HEADER = 24
+H_GPU = 22           # GpuShare: GPUs asked for (0: PreFilter skips)
+H_GPU_MILLI = 23     # milli-GPU per GPU
+H_GPU_ANY = 24       # 1: any GPU model
+H_OFF_GPU = 25       # [number of models, allowed (0/1) per model id]
+H_PNS = 26           # 1: some node has a PreferNoSchedule taint (else TaintToleration's
+                     # normalized score is 100 on every node: no node ranks differently)
+HEADER = 28
 
 #: status codes of the kernel
 OK, OUT_OF_RANGE = 0, 1
@@ -137,7 +147,8 @@ def _scorer(P, o, nodes, allocatable, requested, nonzero_requested):
 @njit(cache=True)
 def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero_requested,
                  pod_count, allowed_pods, unschedulable, labels, taint_ptr, taint_key,
-                 taint_value, taint_effect, img_ptr, img_image, img_size, img_num_nodes):
+                 taint_value, taint_effect, gpu_free, gpu_count, gpu_model, img_ptr, img_image,
+                 img_size, img_num_nodes):
     """One cycle: returns (feasible found, nodes processed, status, top nodes)."""
     n = order.size
     # ---- unpack the pod
@@ -171,6 +182,12 @@ def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero
     n_cols = P[o]
     cols = P[o + 1:o + 1 + n_cols]
     request = P[o + 1 + n_cols:o + 1 + n_cols + n_cols]
+    gpu_n = P[H_GPU]
+    gpu_milli = P[H_GPU_MILLI]
+    gpu_any = P[H_GPU_ANY] != 0
+    o = P[H_OFF_GPU]
+    n_models = P[o] if gpu_n > 0 else 0
+    models = P[o + 1:o + 1 + n_models]
 
     # ---- Filter, from the rotating start index, until to_find feasible nodes
     feasible = np.empty(min(to_find, n), np.int64)
@@ -223,6 +240,22 @@ def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero
                     break
             if bad:
                 continue
+        if gpu_n > 0:  # GpuShare (as plugins.gpu_share._gpu_filter_codes)
+            c = gpu_count[node]
+            if c <= 0:
+                continue
+            if not gpu_any:
+                m = gpu_model[node]
+                if m < 0 or m >= n_models or models[m] == 0:
+                    continue
+            if gpu_n > c:
+                continue
+            k = 0
+            for j in range(c):
+                if gpu_free[node, j] >= gpu_milli:
+                    k += 1
+            if k < gpu_n:
+                continue
         feasible[found] = node
         found += 1
         if found == to_find:
@@ -234,10 +267,38 @@ def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero
     nodes = feasible[:found]
     status, total = _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested,
                                  labels, taint_ptr, taint_key, taint_value, taint_effect,
-                                 img_ptr, img_image, img_size, img_num_nodes)
+                                 img_ptr, img_image, img_size, img_num_nodes, True)
     if status != OK:
         return found, processed, status, nodes[:0].copy()
     return found, processed, OK, _top(nodes, total)
+
+
+@structref.register
+class _ClusterArraysType(types.StructRef):
+    def preprocess_fields(self, fields):
+        return tuple((name, types.unliteral(t)) for name, t in fields)
+
+
+class _ClusterArrays(structref.StructRefProxy):
+    """The snapshot arrays :func:`_fused_cycle` reads, as one object (a kernel call then
+    unboxes one argument instead of eighteen). The arrays are the snapshot's own (shared)."""
+
+
+_CLUSTER_FIELDS = ("allocatable", "requested", "nonzero_requested", "pod_count",
+                   "allowed_pods", "unschedulable", "labels", "taint_ptr", "taint_key",
+                   "taint_value", "taint_effect", "gpu_free", "gpu_count", "gpu_model",
+                   "img_ptr", "img_image", "img_size", "img_num_nodes")
+structref.define_proxy(_ClusterArrays, _ClusterArraysType, list(_CLUSTER_FIELDS))
+
+
+@njit(cache=True)
+def _fused_cycle_of(order, start, to_find, P, mask, c):
+    """:func:`_fused_cycle` over the arrays of ``c`` (a :class:`_ClusterArrays`)."""
+    return _fused_cycle(order, start, to_find, P, mask, c.allocatable, c.requested,
+                        c.nonzero_requested, c.pod_count, c.allowed_pods, c.unschedulable,
+                        c.labels, c.taint_ptr, c.taint_key, c.taint_value, c.taint_effect,
+                        c.gpu_free, c.gpu_count, c.gpu_model, c.img_ptr, c.img_image,
+                        c.img_size, c.img_num_nodes)
 
 
 @njit(cache=True)
@@ -352,12 +413,14 @@ def _fast_scores(nodes, allocatable, requested, nonzero_requested, columns, nonz
 @njit(cache=True)
 def _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested, labels, taint_ptr,
                  taint_key, taint_value, taint_effect, img_ptr, img_image, img_size,
-                 img_num_nodes):
-    """RunScorePlugins of the pod packed in ``P`` over ``nodes``: (status, weighted totals)."""
+                 img_num_nodes, ranking):
+    """RunScorePlugins of the pod packed in ``P`` over ``nodes``: (status, weighted totals).
+    With ``ranking`` (only the top nodes matter) a plugin whose score is the same in-range
+    value on every node is left out (the totals then differ from kube's by that constant)."""
     found = nodes.size
     total = np.zeros(found, np.int64)
     w = P[H_W_TAINT]
-    if w >= 0:
+    if w >= 0 and (P[H_PNS] != 0 or not ranking):
         o = P[H_OFF_TOL]
         ta = P[o]
         tp = P[o + 1]
@@ -468,6 +531,7 @@ def _classes() -> dict:
     plugin registered under the same name is not fused)."""
     from .plugins.dot_product import DotProduct
     from .plugins.first_fit import FirstFit
+    from .plugins.gpu_share import GpuShare
     from .plugins.image_locality import ImageLocality
     from .plugins.inter_pod_affinity import InterPodAffinity
     from .plugins.node_affinity import NodeAffinity
@@ -480,7 +544,7 @@ def _classes() -> dict:
     from .plugins.random_choice import Random
     from .plugins.taint_toleration import TaintToleration
 
-    return {c.name: c for c in (DotProduct, FirstFit, ImageLocality, InterPodAffinity,
+    return {c.name: c for c in (DotProduct, FirstFit, GpuShare, ImageLocality, InterPodAffinity,
                                 NodeAffinity, NodeName, NodePorts,
                                 NodeResourcesBalancedAllocation, NodeResourcesFit,
                                 NodeUnschedulable, PodTopologySpread, Random, TaintToleration)}
@@ -500,9 +564,10 @@ def _inert(plugin) -> bool:
 _EXTENSION_POINTS = frozenset({"pre_filter", "filter", "filter_reasons", "pre_score", "score",
                                "normalize_score"})
 _PRE_FILTER = frozenset({"NodeAffinity", "NodePorts", "NodeResourcesFit", "PodTopologySpread",
-                         "InterPodAffinity"})
+                         "InterPodAffinity", "GpuShare"})
 _FILTER = frozenset({"NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity",
-                     "NodePorts", "NodeResourcesFit", "PodTopologySpread", "InterPodAffinity"})
+                     "NodePorts", "NodeResourcesFit", "PodTopologySpread", "InterPodAffinity",
+                     "GpuShare"})
 _SCORE = frozenset({"TaintToleration", "NodeAffinity", "NodeResourcesFit",
                     "NodeResourcesBalancedAllocation", "ImageLocality", "PodTopologySpread",
                     "InterPodAffinity", "FirstFit", "Random", "DotProduct"})
@@ -564,7 +629,10 @@ class FusedPath:
         #: (instance __dict__, its size) of every plugin: an extension point replaced on an
         #: instance (tests do it) turns the fused path off for this framework
         self._plugin_dicts = [(vars(p), len(vars(p))) for p in inst.values()]
+        self._dicts = [d for d, _ in self._plugin_dicts]
+        self._sizes = [size for _, size in self._plugin_dicts]
         self.patched = False
+        self._arrays = None
         self.na = inst.get("NodeAffinity")
         self._memo: dict = {}
         fit = inst.get("NodeResourcesFit")
@@ -578,6 +646,9 @@ class FusedPath:
         self._bal_names = bal.scorer.names if bal is not None else ()
         self._f_unsched = "NodeUnschedulable" in filters
         self._f_nodename = "NodeName" in filters
+        self._gpu = "GpuShare" in filters
+        self._image_ids: tuple = (None, {})  # (ImageIndex, image name -> its id)
+        self._pns = (-1, True)  # (snapshot generation, some PreferNoSchedule taint)
         # the header's constant part: the flags and weights that do not depend on the pod
         self._head0 = list(_HEAD0)
         if "TaintToleration" in filters:
@@ -620,25 +691,43 @@ class FusedPath:
     def _check_patched(self) -> bool:
         """Whether an extension point was replaced on a plugin instance since (checked when
         an instance's attribute set changed)."""
+        if self.patched:
+            return True
+        if list(map(len, self._dicts)) == self._sizes:  # (the common case, in C)
+            return False
         for i, (d, size) in enumerate(self._plugin_dicts):
             if len(d) != size:
                 self._plugin_dicts[i] = (d, len(d))
+                self._sizes[i] = len(d)
                 if not _EXTENSION_POINTS.isdisjoint(d):
                     self.patched = True
         return self.patched
 
     def _dynamic_ok(self, pod) -> bool:
         """Conditions on the cluster's state now."""
-        if self._check_patched():
-            return False
+        if self.patched or list(map(len, self._dicts)) != self._sizes:
+            if self._check_patched():
+                return False
         if self.ipa_filter and self.ipa.index.anti_terms:
             return False
         if self.ipa_score and self.ipa.index.score_terms and \
                 not self.ipa.args.ignore_preferred_terms_of_existing_pods:
             return False
-        if self._pts_defaults and not _default_selector_empty(pod, self.fw.handle.cluster):
+        if self._pts_defaults and not self._default_selector_ok(pod):
             return False
         return True
+
+    def _default_selector_ok(self, pod) -> bool:
+        """:func:`_default_selector_empty`, cached in the pod while the cluster's Services
+        list is the same object of the same length (as :func:`.spreading._service_index`)."""
+        cluster = self.fw.handle.cluster
+        services = getattr(cluster, "services", None)
+        n_services = len(services) if services else 0
+        got = pod.cache.get("fused/default-selector")
+        if got is None or got[0] is not services or got[1] != n_services:
+            got = (services, n_services, _default_selector_empty(pod, cluster))
+            pod.cache["fused/default-selector"] = got
+        return got[2]
 
     # -------------------------------------------------------------------------- packing
 
@@ -725,24 +814,43 @@ class FusedPath:
         """(memo key of the resource part, request vector, the fit scorer's requests)."""
         snap = self.snapshot
         spec = pod.pod.spec
-        request, _ = snap.request_vectors(pod)
+        nres = len(snap.resources.names)
+        request = pod.request_vector
+        if request.shape[0] < nres:
+            request, _ = snap.request_vectors(pod)
         fit_reqs = None
         fit_vals = None
         if self._fit_scores:
             if self._nonzero_is_scoring and (spec.resources is None
                                              or pod_level_requests(spec) == {}):
                 fit_reqs = pod.nonzero_requests  # = pod_requests(spec, SCORING_DEFAULTS)
+                fit_vals = tuple(fit_reqs.items())  # (finer than the scorer's values)
             else:
                 fit_reqs = self.inst["NodeResourcesFit"].score_requests(pod)
-            fit_vals = tuple([fit_reqs.get(n, 0) for n in self._fit_names])
-        requests = pod.requests
-        bal_vals = tuple([requests.get(n, 0) for n in self._bal_names])
+                get = fit_reqs.get
+                fit_vals = tuple([get(n, 0) for n in self._fit_names])
+        # (the request vector and the balanced scorer's values follow from the requests)
+        bal_vals = tuple(pod.requests.items())
         images = None
         if self.img is not None:
-            images = tuple([c.image for c in spec.init_containers]
-                           + [c.image for c in spec.containers])
-        key = (snap.generation, snap.num_resources, request.tobytes(), fit_vals, bal_vals,
-               images)
+            # the image ids (ImageLocality's pod_images: -1 for an image on no node)
+            idx = self.img.index()
+            if self._image_ids[0] is not idx:
+                self._image_ids = (idx, {})
+            ids = self._image_ids[1]
+            names = [c.image for c in spec.init_containers] + \
+                [c.image for c in spec.containers] if spec.init_containers \
+                else [c.image for c in spec.containers]
+            out = []
+            for name in names:
+                i = ids.get(name)
+                if i is None:
+                    i = ids[name] = idx.ids.get(normalized_image_name(name), -1)
+                out.append(i)
+            images = tuple(out)
+        gpu = (pod.num_gpu, pod.gpu_milli, pod.gpu_models) if self._gpu and pod.num_gpu \
+            else None
+        key = (snap.generation, nres, fit_vals, bal_vals, images, gpu)
         return key, request, fit_reqs
 
     def _resource_part(self, pod, head: list[int], key, request, fit_reqs) -> list[int]:
@@ -798,6 +906,16 @@ class FusedPath:
                 body += images.tolist()
             else:
                 body.append(0)
+        head[H_OFF_GPU] = HEADER + len(body)
+        if self._gpu and pod.num_gpu > 0:  # (GpuShare's PreFilter skips pods without)
+            head[H_GPU] = pod.num_gpu
+            head[H_GPU_MILLI] = pod.gpu_milli
+            head[H_GPU_ANY] = 0 if pod.gpu_models else 1
+            models = model_mask(snap, pod.gpu_models)
+            body.append(int(models.size))
+            body += models.astype(np.int64).tolist()
+        else:
+            body.append(0)
         if "DotProduct" in weights and (request[0] != 0 or request[1] != 0):
             head[H_W_DOT] = weights["DotProduct"]
             head[H_DOT_CPU] = int(request[0])
@@ -815,12 +933,12 @@ class FusedPath:
         rkey, request, fit_reqs = self._resource_key(pod)
         plain = not spec.tolerations and not spec.node_selector and spec.affinity is None \
             and not spec.node_name
-        if plain:
-            key = ("plain", rkey)
-            got = self._memo.get(key)
-            if got is not None:
-                return got
+        key = ("plain", rkey) if plain else self._shape_key(pod, rkey)
+        got = self._memo.get(key)
+        if got is not None:
+            return got
         head = list(self._head0)
+        head[H_PNS] = 1 if self._has_prefer_no_schedule() else 0
         body = self._resource_part(pod, head, rkey, request, fit_reqs)
         if self._f_unsched:
             head[H_UNSCHED] = 0 if spec.tolerations and tolerates_unschedulable(pod) else 1
@@ -851,14 +969,41 @@ class FusedPath:
         body += part
         head += body
         packed = np.array(head, np.int64), mask
-        if plain:
-            self._memo[key] = packed
+        if len(self._memo) > 4096:
+            self._memo.clear()
+        self._memo[key] = packed
         return packed
+
+    def _has_prefer_no_schedule(self) -> bool:
+        """Whether some node has a PreferNoSchedule taint (per snapshot generation)."""
+        snap = self.snapshot
+        got = self._pns
+        if got[0] != snap.generation:
+            got = self._pns = (snap.generation, bool((snap.taint_arrays[3] == 1).any()))
+        return got[1]
+
+    def _shape_key(self, pod, rkey) -> tuple:
+        """Memo key of the whole pack of a pod with tolerations, node selector, affinity or
+        node name: everything the pack is made of (see :meth:`_pack`)."""
+        spec = pod.pod.spec
+        tols = tuple([(t.key, t.operator, t.value, t.effect) for t in spec.tolerations]) \
+            if spec.tolerations else ()
+        required = preferred = None
+        if self.na is not None:
+            if "NodeAffinity" in self.filters and (spec.node_selector
+                                                   or spec.affinity is not None):
+                required = pod_required_terms(pod.pod)
+            if "NodeAffinity" in self.weights and spec.affinity is not None \
+                    and spec.affinity.node_affinity is not None:
+                preferred = tuple((t.weight, _canon_term(t.preference))
+                                  for t in spec.affinity.node_affinity.preferred)
+        return ("shape", rkey, tols, len(self.snapshot.taint_strings), spec.node_name,
+                required, preferred)
 
     def inputs(self, pod):
         """The pod's (P, mask), cached per snapshot state; None if the pod is not fusable."""
         snap = self.snapshot
-        key = (self._key_base, snap.generation, snap.num_resources)
+        key = (self._key_base, snap.generation, len(snap.resources.names))
         entry = pod.cache.get("fused")
         if entry is not None and entry[0] == key:
             return entry[1]
@@ -866,26 +1011,48 @@ class FusedPath:
         pod.cache["fused"] = (key, packed)
         return packed
 
+    def prepare(self, pod) -> None:
+        """Compile the pod's inputs ahead of its cycle (what :meth:`run` would compute and
+        cache first). Errors are left for the cycle to raise, where they always did."""
+        try:
+            if not self._pts_defaults or self._default_selector_ok(pod):
+                self.inputs(pod)
+        except Exception:  # noqa: BLE001  (raised again, in place, by the cycle)
+            pod.cache.pop("fused", None)
+
     # ------------------------------------------------------------------------- the cycle
 
     def run(self, pod, order: np.ndarray, start: int, to_find: int):
         """The kernel over ``order`` from ``start``: (found, processed, status, top) or None
         when the pod is not fusable now."""
+        if not self._dynamic_ok(pod):
+            return None
         packed = self.inputs(pod)
-        if packed is None or not self._dynamic_ok(pod):
+        if packed is None:
             return None
         P, mask = packed
+        return _fused_cycle_of(order, start, to_find, P, mask, self._cluster_arrays())
+
+    def _cluster_arrays(self) -> _ClusterArrays:
+        """The snapshot's arrays the kernel reads (kept while the snapshot's generation and
+        views are the same)."""
         snap = self.snapshot
+        got = self._arrays
+        if got is not None and got[0] == snap.generation and got[1] is snap.allocatable \
+                and got[2] is snap.labels:
+            return got[3]
         ptr, t_key, t_value, t_effect = snap.taint_arrays
         if self.img is not None:
             idx = self.img.index()
             images = (idx.ptr, idx.image, idx.size, idx.num_nodes)
         else:
             images = _EMPTY_IMAGES
-        return _fused_cycle(order, start, to_find, P, mask, snap.allocatable, snap.requested,
-                            snap.nonzero_requested, snap.pod_count, snap.allowed_pods,
-                            snap.unschedulable, snap.labels, ptr, t_key, t_value, t_effect,
-                            *images)
+        arrays = _ClusterArrays(snap.allocatable, snap.requested, snap.nonzero_requested,
+                                snap.pod_count, snap.allowed_pods, snap.unschedulable,
+                                snap.labels, ptr, t_key, t_value, t_effect, snap.gpu_free,
+                                snap.gpu_count, snap.gpu_model, *images)
+        self._arrays = (snap.generation, snap.allocatable, snap.labels, arrays)
+        return arrays
 
 
     def score(self, pod, nodes: np.ndarray):
@@ -905,7 +1072,8 @@ class FusedPath:
             images = _EMPTY_IMAGES
         status, total = _score_nodes(np.ascontiguousarray(nodes, np.int64), P, mask,
                                      snap.allocatable, snap.requested, snap.nonzero_requested,
-                                     snap.labels, ptr, t_key, t_value, t_effect, *images)
+                                     snap.labels, ptr, t_key, t_value, t_effect, *images,
+                                     False)
         return total if status == OK else None
 
 
@@ -957,13 +1125,16 @@ def _default_selector_empty(pod, cluster) -> bool:
     constraint applies): no Service of its namespace with a non-empty selector selects it and
     it has no controller (else :func:`~.spreading.default_selector` decides)."""
     if _controller(pod.pod) is None:
+        index = _service_index(cluster)  # (the Services with a non-empty selector)
+        if not index:
+            return True
         ns = pod.namespace
         labels = pod.labels
-        for svc in getattr(cluster, "services", None) or ():
-            sel = svc.spec.selector
-            if not sel or svc.metadata.namespace != ns:
-                continue
-            if all(k in labels and labels[k] == v for k, v in sel.items()):
-                return False
+        services = cluster.services
+        for k, v in labels.items():
+            for pos in index.get((ns, k, v), ()):
+                sel = services[pos].spec.selector
+                if all(k2 in labels and labels[k2] == v2 for k2, v2 in sel.items()):
+                    return False
         return True
     return default_selector(pod.pod, cluster).empty

@@ -254,9 +254,11 @@ class SchedulingQueue:
         """Flush what is due (finished backoffs; pods parked too long, at the last 30 s tick),
         then pop activeQ's head, or backoffQ's head when activeQ is empty (None when both
         are)."""
-        self.flush_backoff(now)
-        self.flush_unschedulable_leftover(
-            align_to_window(now, UNSCHEDULABLE_FLUSH_PERIOD))
+        if self._backoff or self._error_backoff:
+            self.flush_backoff(now)
+        if self.unschedulable:
+            self.flush_unschedulable_leftover(
+                align_to_window(now, UNSCHEDULABLE_FLUSH_PERIOD))
         qp = self._pop_heap(self._active, "active")
         if qp is None and self.pop_from_backoff:
             qp = self._pop_heap(self._backoff, "backoff")

@@ -192,6 +192,9 @@ class Scheduler:
             if path.supported:
                 self.fused = path
         self.clock = 0.0
+        self._plain_select_host = type(self).select_host is Scheduler.select_host
+        #: (nodes, numFeasibleNodesToFind, percentage) of the fused path
+        self._to_find = (-1, 0, None)
         self.next_start_node_index = 0
         #: Bumped whenever what filters see may have changed (a bind, an eviction, a
         #: nomination): a parked pod that failed at the current version would fail again.
@@ -210,16 +213,28 @@ class Scheduler:
         """Queue a pending pod (its arrival order breaks priority ties)."""
         info = self.snapshot.pod_info(pod, arrival=self._arrivals)
         self._arrivals += 1
+        if self.fused is not None and _fused.ENABLED:
+            # the pod's fused inputs compiled now, while its objects are fresh in the caches
+            # (kept in the pod's cache while the snapshot's nodes stay the same)
+            self.fused.prepare(info)
         self.queue.add(info, self.clock)
         return info
 
     def enqueue_pending(self) -> int:
-        """Queue every pending pod of the cluster for this profile's schedulerName."""
+        """Queue every pending pod of the cluster for this profile's schedulerName (with
+        the cluster's objects out of the garbage collector's generations, as in :meth:`run`)."""
         n = 0
-        for pod in self.cluster.pending_pods():
-            if pod.spec.scheduler_name == self.profile.scheduler_name:
-                self.enqueue(pod)
-                n += 1
+        frozen = gc.isenabled() and gc.get_freeze_count() == 0
+        if frozen:
+            gc.freeze()
+        try:
+            for pod in self.cluster.pending_pods():
+                if pod.spec.scheduler_name == self.profile.scheduler_name:
+                    self.enqueue(pod)
+                    n += 1
+        finally:
+            if frozen:
+                gc.unfreeze()
         return n
 
     # ------------------------------------------------------------------------------ run
@@ -383,8 +398,13 @@ class Scheduler:
         if pod.pod.status.nominated_node_name or self.queue.nominator.node_names():
             return None
         n_all = int(all_nodes.size)
-        to_find = num_feasible_nodes_to_find(self.percentage, n_all) \
-            if self.framework.score_plugins else 1
+        cached = self._to_find
+        if cached[0] == n_all and cached[2] == self.percentage:
+            to_find = cached[1]
+        else:
+            to_find = num_feasible_nodes_to_find(self.percentage, n_all) \
+                if self.framework.score_plugins else 1
+            self._to_find = (n_all, to_find, self.percentage)
         out = self.fused.run(pod, all_nodes, self.next_start_node_index % n_all, to_find)
         if out is None:
             return None
@@ -392,10 +412,10 @@ class Scheduler:
         if found == 0 or status != _fused.OK:
             return None
         self.next_start_node_index = (self.next_start_node_index + processed) % n_all
-        if top.size == 1:
+        if len(top) == 1:
             best = int(top[0])
-        elif type(self).select_host is Scheduler.select_host:
-            best = int(top[int(self.rng.integers(top.size))])  # select_host, as it draws
+        elif self._plain_select_host:
+            best = int(top[int(self.rng.integers(len(top)))])  # select_host, as it draws
         else:  # a subclass' own tie-break, among the tied top nodes
             best = self.select_host(top, np.zeros(top.size, np.int64))
         return ScheduleResult(pod.key, self.snapshot.node_names[best], Code.SUCCESS,

@@ -46,9 +46,16 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+from numba import njit
 
 from ..errors import InputError
-from ..model.objects import Node, Pod, PriorityClass
+from ..model.objects import (
+    DEFAULT_MEMORY_REQUEST,
+    DEFAULT_MILLI_CPU_REQUEST,
+    Node,
+    Pod,
+    PriorityClass,
+)
 
 EFFECT_IDS = {"NoSchedule": 0, "PreferNoSchedule": 1, "NoExecute": 2}
 EFFECT_NAMES = {v: k for k, v in EFFECT_IDS.items()}
@@ -154,6 +161,39 @@ def _fallback_gpus(free: np.ndarray, count: int, num_gpu: int) -> tuple[int, ...
     profile without GpuShare): the ones with the most milli left, lowest index first."""
     order = sorted(range(count), key=lambda j: (-int(free[j]), j))
     return tuple(sorted(order[:num_gpu]))
+
+
+def _requests_pair(pod: Pod) -> tuple[dict[str, int], dict[str, int]]:
+    """(``pod.requests()``, ``pod.non_zero_requests()``) in one pass over the containers for
+    pods without init containers or pod-level resources (the same dicts, keys in the same
+    order); the general functions otherwise."""
+    spec = pod.spec
+    if spec.init_containers or spec.resources is not None:
+        return pod.requests(), pod.non_zero_requests()
+    total: dict[str, int] = {}
+    nonzero: dict[str, int] = {}
+    for c in spec.containers:
+        r = c.resources.requests
+        for k, q in r.items():
+            total[k] = total.get(k, 0) + q
+            nonzero[k] = nonzero.get(k, 0) + q
+        if "cpu" not in r:
+            nonzero["cpu"] = nonzero.get("cpu", 0) + DEFAULT_MILLI_CPU_REQUEST
+        if "memory" not in r:
+            nonzero["memory"] = nonzero.get("memory", 0) + DEFAULT_MEMORY_REQUEST
+    for k, q in spec.overhead.items():
+        total[k] = total.get(k, 0) + q
+        nonzero[k] = nonzero.get(k, 0) + q
+    return total, nonzero
+
+
+@njit(cache=True, boundscheck=True)
+def _account(requested, nonzero_requested, pod_count, node, req, nz, sign):
+    """A pod's request vectors added to (sign 1) or taken from (-1) row ``node``."""
+    for k in range(req.size):
+        requested[node, k] += sign * req[k]
+        nonzero_requested[node, k] += sign * nz[k]
+    pod_count[node] += sign
 
 
 class Interner:
@@ -513,19 +553,24 @@ class NodeSnapshot:
     def pod_info(self, pod: Pod, arrival: int = 0) -> PodInfo:
         """Compile a pod: its request vectors over the snapshot's resource columns (new
         resource names get new columns, so an unknown extended resource is 'Insufficient')."""
-        requests = pod.requests()
-        nonzero = pod.non_zero_requests()
-        num_gpu, milli, models = parse_gpu_request(pod)
+        requests, nonzero = _requests_pair(pod)
+        num_gpu, milli, models = parse_gpu_request(pod) if pod.metadata.annotations \
+            else (0, 0, ())
         if num_gpu:
             requests[GPU_MILLI] = nonzero[GPU_MILLI] = num_gpu * milli
+        ids = self.resources.ids
         for res in requests:
-            if res != "pods":
+            if res not in ids and res != "pods":
                 self.resource_id(res, create=True)
-        info = PodInfo(pod=pod, key=pod.key,
-                       priority=pod.effective_priority(self.priority_classes),
-                       requests=requests, nonzero_requests=nonzero,
-                       request_vector=self._vector(requests),
-                       nonzero_vector=self._nonzero_vector(requests, nonzero), arrival=arrival)
+        v = np.zeros(len(self.resources.names), np.int64)
+        for res, q in requests.items():
+            if res != "pods":
+                v[ids[res]] = q
+        nzv = v.copy()
+        nzv[CPU] = nonzero.get("cpu", 0)
+        nzv[MEMORY] = nonzero.get("memory", 0)
+        info = PodInfo(pod, pod.key, pod.effective_priority(self.priority_classes),
+                       requests, nonzero, v, nzv, arrival)
         if num_gpu:
             info.num_gpu, info.gpu_milli, info.gpu_models = num_gpu, milli, models
             if pod.spec.node_name:
@@ -555,17 +600,20 @@ class NodeSnapshot:
 
     def add_pod(self, pod: PodInfo, node: int) -> None:
         """Account a pod bound (or assumed) on ``node``: O(resources) + listeners."""
-        if pod.key in self.pods:
-            raise ValueError(f"pod {pod.key} is already bound to {self.node_names[pod.node]}")
-        req, nz = self.request_vectors(pod)
-        self._req[node, : req.shape[0]] += req
-        self._nz[node, : nz.shape[0]] += nz
-        self._pods[node] += 1
+        key = pod.key
+        if key in self.pods:
+            raise ValueError(f"pod {key} is already bound to {self.node_names[pod.node]}")
+        req = pod.request_vector
+        if req.shape[0] < len(self.resources.names):
+            req, nz = self.request_vectors(pod)
+        else:
+            nz = pod.nonzero_vector
+        _account(self._req, self._nz, self._pods, node, req, nz, 1)
         if pod.num_gpu:
             self._take_gpus(pod, node)
         pod.node = node
-        self.pods[pod.key] = pod
-        self.pods_on_node[node][pod.key] = pod
+        self.pods[key] = pod
+        self.pods_on_node[node][key] = pod
         for listener in self.listeners:
             listener.pod_added(self, pod, node)
 
@@ -575,9 +623,7 @@ class NodeSnapshot:
         if node < 0 or self.pods.get(pod.key) is not pod:
             raise ValueError(f"pod {pod.key} is not bound in this snapshot")
         req, nz = self.request_vectors(pod)
-        self._req[node, : req.shape[0]] -= req
-        self._nz[node, : nz.shape[0]] -= nz
-        self._pods[node] -= 1
+        _account(self._req, self._nz, self._pods, node, req, nz, -1)
         if pod.num_gpu:
             self._release_gpus(pod, node)
         del self.pods[pod.key]
