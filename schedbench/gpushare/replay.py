@@ -6,7 +6,9 @@ queue (or fails at once with ``spec.fail_unschedulable``); after the departures 
 the queue is retried in order before that instant's arrivals, and its pods' delay is bind time
 minus arrival. Only nodes that lost pods can newly fit a waiting pod (every other node only
 filled up since its last attempt), so a retry looks at those nodes only; the pick among them is
-the same as a scan of the whole cluster.
+the same as a scan of the whole cluster. Within one retry round, once a request (the whole pod
+spec) has fitted none of those nodes, later waiting pods with the same request are known to fail
+too (binds in the round only take room) and are not scored again.
 
 Ties go to the smallest ``"%04d-" + name`` with a seeded permutation of the name-sorted nodes
 (``numpy.random.Generator(PCG64(seed))``, which also seeds atc23-random's draws: a SplitMix64
@@ -117,6 +119,12 @@ def _replay_kernel(policy, fail_now, rand_key, cpu_free, mem_free, pods_free, gp
     gi = 0
     ai = 0
     now = 0.0
+    # per request key (the whole pod spec), the last retry round in which it fitted nowhere
+    n_spec = 0
+    for p in range(P):
+        n_spec = max(n_spec, p_key[p] + 1)
+    no_fit_round = np.full(max(n_spec, 1), -1, np.int64)
+    retry_round = 0
     while ai < P or len(heap) > 0:
         t_arr = arrival[order[ai]] if ai < P else np.inf
         dep_first = len(heap) > 0 and heap[0][0] <= t_arr
@@ -161,8 +169,16 @@ def _replay_kernel(policy, fail_now, rand_key, cpu_free, mem_free, pods_free, gp
             if qn > 0:
                 cand = np.sort(touched_list[:nt])
                 w = 0
+                retry_round += 1
                 for qi in range(qn):
                     p = queue[qi]
+                    if no_fit_round[p_key[p]] == retry_round:
+                        # the same request already fitted none of these nodes in this round,
+                        # and binds since only took room: it fails again (same draws used)
+                        attempts += 1
+                        queue[w] = p
+                        w += 1
+                        continue
                     k = p_k[p]
                     r = p_r[p]
                     u0 = _uniform(rand_key, 2 * attempts)
@@ -174,6 +190,7 @@ def _replay_kernel(policy, fail_now, rand_key, cpu_free, mem_free, pods_free, gp
                                        t_num, t_milli, t_acc, t_prob, c_score, c_gpu, c_ver,
                                        node_ver, scratch_n, scratch_s, old_v, new_v, gpus)
                     if nd < 0:
+                        no_fit_round[p_key[p]] = retry_round
                         queue[w] = p
                         w += 1
                         continue
