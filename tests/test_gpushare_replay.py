@@ -67,22 +67,28 @@ def rebuild_and_check(out, trace):
     assert (slots == c.pods_free).all() and (gpu == c.gpu_free).all()
 
 
+def replay_and_reference(trace, pods, policy, seed, fail):
+    """The engine's run, its event log as tuples, and the reference replay of the same pods."""
+    rtyp = ref.typical_pods(ref_pods(trace.pods.sort_values("id")))
+    rp = ref_pods(trace.pods)
+    for q, (_, a, d) in zip(rp, pods):
+        q["arrival"], q["duration"] = a, d
+    out = run_replay(trace, policy, seed, fail)
+    want = ref.replay(policy, ref_nodes_in(out, trace), rp, rtyp, out.rand_key, fail)
+    got = [(float(t), ("bind", "depart", "wait", "fail")[k], int(p), int(n),
+            tuple(int(g) for g in gg if g >= 0))
+           for t, k, p, n, gg in zip(out.ev_time, out.ev_kind, out.ev_pod, out.ev_node,
+                                     out.ev_gpus)]
+    return out, got, want
+
+
 @given(nodes=st.lists(node_st, min_size=1, max_size=5),
        pods=st.lists(timed_pod_st, max_size=30), seed=st.integers(0, 2 ** 32 - 1),
        fail=st.booleans())
 def test_replay_matches_reference_and_invariants(nodes, pods, seed, fail):
     trace = timed_trace(nodes, pods)
-    rtyp = ref.typical_pods(ref_pods(trace.pods.sort_values("id")))
-    rp = ref_pods(trace.pods)
-    for q, (_, a, d) in zip(rp, pods):
-        q["arrival"], q["duration"] = a, d
     for policy in ATC23_POLICIES:
-        out = run_replay(trace, policy, seed, fail)
-        want = ref.replay(policy, ref_nodes_in(out, trace), rp, rtyp, out.rand_key, fail)
-        got = [(float(t), ("bind", "depart", "wait", "fail")[k], int(p), int(n),
-                tuple(int(g) for g in gg if g >= 0))
-               for t, k, p, n, gg in zip(out.ev_time, out.ev_kind, out.ev_pod, out.ev_node,
-                                         out.ev_gpus)]
+        out, got, want = replay_and_reference(trace, pods, policy, seed, fail)
         assert got == want["log"], policy
         rebuild_and_check(out, trace)
         placed = int((out.pod_node >= 0).sum())
@@ -103,17 +109,8 @@ def test_replay_with_many_waiting_pods_of_few_specs_matches_reference(nodes, spe
     the log must still equal the reference's, which scores every waiting pod."""
     pods = [(specs[i % len(specs)], a, d) for i, a, d in picks]
     trace = timed_trace(nodes, pods)
-    rtyp = ref.typical_pods(ref_pods(trace.pods.sort_values("id")))
-    rp = ref_pods(trace.pods)
-    for q, (_, a, d) in zip(rp, pods):
-        q["arrival"], q["duration"] = a, d
     for policy in ATC23_POLICIES:
-        out = run_replay(trace, policy, seed, False)
-        want = ref.replay(policy, ref_nodes_in(out, trace), rp, rtyp, out.rand_key, False)
-        got = [(float(t), ("bind", "depart", "wait", "fail")[k], int(p), int(n),
-                tuple(int(g) for g in gg if g >= 0))
-               for t, k, p, n, gg in zip(out.ev_time, out.ev_kind, out.ev_pod, out.ev_node,
-                                         out.ev_gpus)]
+        out, got, want = replay_and_reference(trace, pods, policy, seed, False)
         assert got == want["log"], policy
         assert out.pending == len(want["pending"])
 
