@@ -338,6 +338,16 @@ def _floor_div(x, y):
     return q
 
 
+@njit(cache=True)
+def _gather_column(allocatable, src, nodes, c, q, alloc, req):
+    """``alloc[j]``, ``req[j]``: resource column ``c`` of node ``nodes[j]``, allocatable and
+    requested (from ``src``) plus the pod's ``q``, contiguous for the scoring loops."""
+    for j in range(nodes.size):
+        n = nodes[j]
+        alloc[j] = allocatable[n, c]
+        req[j] = src[n, c] + q
+
+
 @njit(cache=True, error_model="numpy")
 def _fast_scores(nodes, allocatable, requested, nonzero_requested, columns, nonzero, request,
                  weights, strategy):
@@ -358,11 +368,7 @@ def _fast_scores(nodes, allocatable, requested, nonzero_requested, columns, nonz
             if c < 0:
                 continue
             src = nonzero_requested if nonzero[i] else requested
-            q = request[i]
-            for j in range(f):
-                n = nodes[j]
-                alloc[j] = allocatable[n, c]
-                req[j] = src[n, c] + q
+            _gather_column(allocatable, src, nodes, c, request[i], alloc, req)
             for j in range(f):
                 a = alloc[j]
                 v = np.float64(req[j]) / np.float64(a)
@@ -383,12 +389,8 @@ def _fast_scores(nodes, allocatable, requested, nonzero_requested, columns, nonz
         if c < 0:
             continue
         src = nonzero_requested if nonzero[i] else requested
-        q = request[i]
+        _gather_column(allocatable, src, nodes, c, request[i], alloc, req)
         w = weights[i]
-        for j in range(f):
-            n = nodes[j]
-            alloc[j] = allocatable[n, c]
-            req[j] = src[n, c] + q
         for j in range(f):
             a = alloc[j]
             rq = req[j]
