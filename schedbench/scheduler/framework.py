@@ -156,6 +156,9 @@ class Handle:
     cluster: Cluster
     rng: np.random.Generator
     framework: Framework | None = None
+    #: Uniform integer draws from ``rng`` (tie-breaks, preemption's offset): set by the
+    #: scheduler, or made from ``rng`` on first use.
+    draws: Any = None
     extra: dict = field(default_factory=dict)
     #: The pods nominated to nodes by preemption (kube's PodNominator; the scheduling queue's
     #: :class:`~schedbench.scheduler.queue.Nominator`), None when there is none.

@@ -49,6 +49,7 @@ from .plugins.node_affinity import _required, pinned_node_names
 from .plugins.node_ports import pod_host_ports
 from .plugins.node_unschedulable import tolerates_unschedulable
 from .podaffinity import pod_terms
+from .columns import EXACT_LIMIT, add_resource_scores, allocation_scores_all, balanced_scores_all
 from .resource_scoring import _allocation_scores, pod_score_input
 from .spreading import _controller, _service_index, default_selector
 from .taints import _count_untolerated, _tolerated
@@ -87,6 +88,8 @@ H_OFF_GPU = 25       # [number of models, allowed (0/1) per model id]
 H_PNS = 26           # 1: some node has a PreferNoSchedule taint (else TaintToleration's
                      # normalized score is 100 on every node: no node ranks differently)
 HEADER = 28
+
+_EXACT_LIMIT_INT = int(EXACT_LIMIT)
 
 #: status codes of the kernel
 OK, OUT_OF_RANGE = 0, 1
@@ -148,7 +151,7 @@ def _scorer(P, o, nodes, allocatable, requested, nonzero_requested):
 def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero_requested,
                  pod_count, allowed_pods, unschedulable, labels, taint_ptr, taint_key,
                  taint_value, taint_effect, gpu_free, gpu_count, gpu_model, img_ptr, img_image,
-                 img_size, img_num_nodes):
+                 img_size, img_num_nodes, columns, n_slots, inexact):
     """One cycle: returns (feasible found, nodes processed, status, top nodes)."""
     n = order.size
     # ---- unpack the pod
@@ -267,7 +270,8 @@ def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero
     nodes = feasible[:found]
     status, total = _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested,
                                  labels, taint_ptr, taint_key, taint_value, taint_effect,
-                                 img_ptr, img_image, img_size, img_num_nodes, True)
+                                 img_ptr, img_image, img_size, img_num_nodes, columns,
+                                 n_slots, inexact, True)
     if status != OK:
         return found, processed, status, nodes[:0].copy()
     return found, processed, OK, _top(nodes, total)
@@ -287,7 +291,8 @@ class _ClusterArrays(structref.StructRefProxy):
 _CLUSTER_FIELDS = ("allocatable", "requested", "nonzero_requested", "pod_count",
                    "allowed_pods", "unschedulable", "labels", "taint_ptr", "taint_key",
                    "taint_value", "taint_effect", "gpu_free", "gpu_count", "gpu_model",
-                   "img_ptr", "img_image", "img_size", "img_num_nodes")
+                   "img_ptr", "img_image", "img_size", "img_num_nodes", "cols", "n_slots",
+                   "inexact")
 structref.define_proxy(_ClusterArrays, _ClusterArraysType, list(_CLUSTER_FIELDS))
 
 
@@ -298,7 +303,7 @@ def _fused_cycle_of(order, start, to_find, P, mask, c):
                         c.nonzero_requested, c.pod_count, c.allowed_pods, c.unschedulable,
                         c.labels, c.taint_ptr, c.taint_key, c.taint_value, c.taint_effect,
                         c.gpu_free, c.gpu_count, c.gpu_model, c.img_ptr, c.img_image,
-                        c.img_size, c.img_num_nodes)
+                        c.img_size, c.img_num_nodes, c.cols, c.n_slots, c.inexact)
 
 
 @njit(cache=True)
@@ -415,14 +420,25 @@ def _fast_scores(nodes, allocatable, requested, nonzero_requested, columns, nonz
 @njit(cache=True)
 def _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested, labels, taint_ptr,
                  taint_key, taint_value, taint_effect, img_ptr, img_image, img_size,
-                 img_num_nodes, ranking):
+                 img_num_nodes, cols, n_slots, inexact, ranking):
     """RunScorePlugins of the pod packed in ``P`` over ``nodes``: (status, weighted totals).
     With ``ranking`` (only the top nodes matter) a plugin whose score is the same in-range
-    value on every node is left out (the totals then differ from kube's by that constant)."""
+    value on every node is left out (the totals then differ from kube's by that constant).
+    When ``nodes`` are most of the ``n_slots`` nodes, the resource scores are computed for
+    every node at once from the float columns ``cols`` (:mod:`.columns`; exact unless
+    ``inexact[0]``) and picked for ``nodes``."""
     found = nodes.size
     total = np.zeros(found, np.int64)
+    dense = inexact[0] == 0 and 2 * found >= n_slots
+    dense_total = np.zeros(n_slots if dense else 0, np.int64)  # resource scores, every node
+    have_dense = False
+    constant = 0  # a weighted score that is the same on every node
     w = P[H_W_TAINT]
-    if w >= 0 and (P[H_PNS] != 0 or not ranking):
+    if w >= 0 and P[H_PNS] == 0:
+        # no node has a PreferNoSchedule taint: every count is 0, every normalized score 100
+        if not ranking:
+            constant += MAX_NODE_SCORE * w
+    elif w >= 0 and (P[H_PNS] != 0 or not ranking):
         o = P[H_OFF_TOL]
         ta = P[o]
         tp = P[o + 1]
@@ -473,9 +489,25 @@ def _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested, labe
         _default_normalize(s, False)
         if not _add(total, s, w):
             return OUT_OF_RANGE, total
+    # NodeResourcesFit (Least/MostAllocated) + BalancedAllocation over CPU and memory, the
+    # usual pair, in one pass over the float columns: every node at once when most are asked
+    # for (vectorised), else the nodes asked for
+    both = False
+    if inexact[0] == 0 and P[H_W_FIT] >= 0 and P[H_W_BAL] >= 0:
+        of = P[H_OFF_SFIT] + 2
+        ob = P[H_OFF_SBAL] + 2
+        if P[of - 1] == 2 and P[of] >= 0 and P[of + 1] >= 0 and P[ob - 1] == 2 \
+                and P[ob - 2] == 3 and _columns_apply(P, of, 2, P[of - 2]) \
+                and _columns_apply(P, ob, 2, 3):
+            add_resource_scores(cols, nodes[:0] if dense else nodes, P[of - 2], P[of:of + 2],
+                                P[of + 2:of + 4] != 0, P[of + 4:of + 6], P[of + 6:of + 8],
+                                P[H_W_FIT], P[ob:ob + 2], P[ob + 2:ob + 4] != 0,
+                                P[ob + 4:ob + 6], P[H_W_BAL], dense_total if dense else total)
+            have_dense = dense
+            both = True
     for h, ho in ((H_W_FIT, H_OFF_SFIT), (H_W_BAL, H_OFF_SBAL)):
         w = P[h]
-        if w < 0:
+        if w < 0 or both:
             continue
         o = P[ho]
         strategy = P[o]
@@ -483,6 +515,19 @@ def _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested, labe
         a = o + 2
         ok = False
         s = total  # (typed; replaced below)
+        if dense and _columns_apply(P, a, r, strategy):
+            # (these scores are within 0..MaxNodeScore by construction: no range check)
+            if strategy == 3:
+                s_all = balanced_scores_all(cols, n_slots, P[a:a + r], P[a + r:a + 2 * r] != 0,
+                                            P[a + 2 * r:a + 3 * r])
+            else:
+                s_all = allocation_scores_all(cols, n_slots, strategy, P[a:a + r],
+                                              P[a + r:a + 2 * r] != 0, P[a + 2 * r:a + 3 * r],
+                                              P[a + 3 * r:a + 4 * r])
+            for j in range(n_slots):
+                dense_total[j] += s_all[j] * w
+            have_dense = True
+            continue
         if strategy == 0 or strategy == 1 or (strategy == 3 and r == 2):
             ok, s = _fast_scores(nodes, allocatable, requested, nonzero_requested,
                                  P[a:a + r], P[a + r:a + 2 * r] != 0, P[a + 2 * r:a + 3 * r],
@@ -515,7 +560,45 @@ def _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested, labe
         _default_normalize(s, False)
         if not _add(total, s, w):
             return OUT_OF_RANGE, total
+    if have_dense:
+        if _is_prefix(nodes, n_slots):
+            for i in range(found):
+                total[i] += dense_total[i] + constant
+        else:
+            for i in range(found):
+                total[i] += dense_total[nodes[i]] + constant
+    elif constant:
+        for i in range(found):
+            total[i] += constant
     return OK, total
+
+
+@njit(cache=True)
+def _is_prefix(nodes, n):
+    """``nodes`` is ``0, 1, ..., n - 1``."""
+    if nodes.size != n:
+        return False
+    ok = True
+    for i in range(n):
+        ok &= nodes[i] == i
+    return ok
+
+
+@njit(cache=True)
+def _columns_apply(P, a, r, strategy):
+    """Whether the :mod:`.columns` kernels compute the scorer packed at ``P[a - 2:]``:
+    LeastAllocated, MostAllocated, or two-resource BalancedAllocation over known columns,
+    with requests within the exact range."""
+    if strategy == 3:
+        if r != 2 or P[a] < 0 or P[a + 1] < 0:
+            return False
+    elif strategy != 0 and strategy != 1:
+        return False
+    for i in range(r):
+        q = P[a + 2 * r + i]
+        if q < 0 or q >= _EXACT_LIMIT_INT:
+            return False
+    return True
 
 
 # --------------------------------------------------------------------------- the plan
@@ -1052,7 +1135,8 @@ class FusedPath:
         arrays = _ClusterArrays(snap.allocatable, snap.requested, snap.nonzero_requested,
                                 snap.pod_count, snap.allowed_pods, snap.unschedulable,
                                 snap.labels, ptr, t_key, t_value, t_effect, snap.gpu_free,
-                                snap.gpu_count, snap.gpu_model, *images)
+                                snap.gpu_count, snap.gpu_model, *images, snap.columns,
+                                snap.num_nodes, snap._cols_inexact)
         self._arrays = (snap.generation, snap.allocatable, snap.labels, arrays)
         return arrays
 
@@ -1075,7 +1159,7 @@ class FusedPath:
         status, total = _score_nodes(np.ascontiguousarray(nodes, np.int64), P, mask,
                                      snap.allocatable, snap.requested, snap.nonzero_requested,
                                      snap.labels, ptr, t_key, t_value, t_effect, *images,
-                                     False)
+                                     snap.columns, snap.num_nodes, snap._cols_inexact, False)
         return total if status == OK else None
 
 

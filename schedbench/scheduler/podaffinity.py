@@ -230,7 +230,12 @@ class AffinityIndex:
 
     def _update(self, pod: PodInfo, node: int, delta: int) -> None:
         self.version += 1
-        self.class_nodes[self._class_of(pod.namespace, pod.labels)].add(node, delta)
+        labels = pod.labels
+        got = pod.cache.get("affinity_class")  # (kept while the pod's labels are the same)
+        if got is None or got[0] is not self or got[1] is not labels:
+            got = pod.cache["affinity_class"] = (self, labels,
+                                                 self._class_of(pod.namespace, labels))
+        self.class_nodes[got[2]].add(node, delta)
         terms = pod_terms(pod)
         if terms is NO_TERMS:
             return

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .framework import SKIP_FILTER_KEY, Code, CycleState, Handle, Status
 
 if TYPE_CHECKING:
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 MAX_INT32 = 2 ** 31 - 1
 PREEMPTION_NOT_HELPFUL = "Preemption is not helpful for scheduling"
 NO_VICTIMS = "No preemption victims found for incoming pod"
+_NO_VICTIMS_STATUS = Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, (NO_VICTIMS,))
 
 
 # ------------------------------------------------------------------------------ pod order
@@ -173,7 +176,7 @@ class Evaluator:
         if not candidates:
             n_all = int(all_nodes.size)
             message = fit_error_message(
-                n_all, "", [list(s.reasons) for s in statuses.values()],
+                n_all, "", (s.reasons for s in statuses.values()),
                 [PREEMPTION_NOT_HELPFUL], n_all - len(statuses), "")
             return PostFilterResult(Status(Code.UNSCHEDULABLE, (message,)), -1,
                                     mode="override")
@@ -209,8 +212,22 @@ class Evaluator:
         statuses: dict[int, Status] = {}
         errors: list[str] = []
         n = len(potential)
+        # Nodes without a pod of lower priority than the preemptor's have no victims
+        # (SelectVictimsOnNode's first step) when the plugin compares priorities as
+        # DefaultPreemption does: found from the snapshot's per-node lowest priority.
+        has_lower = None
+        if getattr(self.interface, "victims_have_lower_priority", False):
+            lowest = self.handle.snapshot.lowest_priority
+            has_lower = (lowest[np.asarray(potential, np.int64)] < pod.priority).tolist()
+            if not any(has_lower):
+                return [], dict.fromkeys((potential[(offset + i) % n] for i in range(n)),
+                                         _NO_VICTIMS_STATUS), []
         for i in range(n):
-            node = potential[(offset + i) % n]
+            j = (offset + i) % n
+            node = potential[j]
+            if has_lower is not None and not has_lower[j]:
+                statuses[node] = _NO_VICTIMS_STATUS
+                continue
             victims, violations, status = self.interface.select_victims_on_node(
                 state, pod, node)
             if status.is_success and victims:

@@ -24,7 +24,8 @@ among equally good preemption candidates goes to the first in dry-run order (kub
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,6 +44,7 @@ from .framework import (
     Status,
 )
 from . import fused as _fused
+from .draws import Draws
 from .queue import QueuedPod, SchedulingQueue
 from .snapshot import NodeSnapshot, PodInfo
 
@@ -66,8 +68,9 @@ def num_feasible_nodes_to_find(percentage: int, num_all_nodes: int) -> int:
     return max(num, MIN_FEASIBLE_NODES_TO_FIND)
 
 
-def fit_error_message(num_all_nodes: int, prefilter_msg: str, node_reasons: list[list[str]],
-                      absent_reasons: list[str], num_absent: int, postfilter_msg: str) -> str:
+def fit_error_message(num_all_nodes: int, prefilter_msg: str,
+                      node_reasons: Iterable[Sequence[str]], absent_reasons: Sequence[str],
+                      num_absent: int, postfilter_msg: str) -> str:
     """FitError.Error(): ``0/N nodes are available:`` then the PreFilter message, or else the
     reasons counted over nodes (absent nodes count with the absent status' reasons) as
     ``"<count> <reason>"`` sorted as strings, each part ending with ``.``; then the PostFilter
@@ -77,9 +80,15 @@ def fit_error_message(num_all_nodes: int, prefilter_msg: str, node_reasons: list
         msg += f" {prefilter_msg}."
     else:
         counts: dict[str, int] = {}
-        for reasons in node_reasons:
+        # nodes mostly share their statuses' reason tuples: count the tuples first
+        node_reasons = list(node_reasons)
+        try:
+            tally = Counter(node_reasons)
+        except TypeError:  # lists of reasons
+            tally = Counter(map(tuple, node_reasons))
+        for reasons, k in tally.items():
             for r in reasons:
-                counts[r] = counts.get(r, 0) + 1
+                counts[r] = counts.get(r, 0) + k
         if num_absent > 0:
             for r in absent_reasons:
                 counts[r] = counts.get(r, 0) + num_absent
@@ -174,7 +183,9 @@ class Scheduler:
         self.snapshot = NodeSnapshot(cluster.nodes,
                                      priority_classes=cluster.priority_class_map())
         self.rng = np.random.default_rng(seed)
-        self.handle = Handle(self.snapshot, cluster, self.rng)
+        #: tie-breaks and preemption's random offset (:mod:`.draws`), all from ``rng``
+        self.draws = Draws(self.rng)
+        self.handle = Handle(self.snapshot, cluster, self.rng, draws=self.draws)
         self.framework = Framework(self.profile, self.handle)
         self.queue = SchedulingQueue(float(self.config.pod_initial_backoff_seconds),
                                      float(self.config.pod_max_backoff_seconds),
@@ -415,7 +426,7 @@ class Scheduler:
         if len(top) == 1:
             best = int(top[0])
         elif self._plain_select_host:
-            best = int(top[int(self.rng.integers(len(top)))])  # select_host, as it draws
+            best = int(top[self.draws.below(len(top))])  # select_host, as it draws
         else:  # a subclass' own tie-break, among the tied top nodes
             best = self.select_host(top, np.zeros(top.size, np.int64))
         return ScheduleResult(pod.key, self.snapshot.node_names[best], Code.SUCCESS,
@@ -512,7 +523,7 @@ class Scheduler:
         top = np.flatnonzero(totals == totals.max())
         if top.size == 1:
             return int(nodes[top[0]])
-        return int(nodes[top[int(self.rng.integers(top.size))]])
+        return int(nodes[top[self.draws.below(top.size)]])
 
     def _fail(self, state: CycleState, pod: PodInfo, diagnosis: Diagnosis
               ) -> tuple[ScheduleResult, Diagnosis, PostFilterResult]:
@@ -529,7 +540,7 @@ class Scheduler:
         message = fit_error_message(
             diagnosis.num_all_nodes,
             diagnosis.prefilter_status.message() if diagnosis.prefilter_status else "",
-            [list(s.reasons) for s in diagnosis.node_status.values()],
+            (s.reasons for s in diagnosis.node_status.values()),
             list(absent.reasons) if absent else [], n_absent, post_msg)
         nominated = None
         if post.status.is_success and post.nominated_node >= 0:

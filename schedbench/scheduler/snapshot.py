@@ -63,6 +63,8 @@ EFFECT_NAMES = {v: k for k, v in EFFECT_IDS.items()}
 # ``metadata.name`` is matched by the same kernel as label requirements.
 NODE_NAME_KEY = "\x00metadata.name"
 CPU, MEMORY = 0, 1  # fixed resource columns
+_NO_PRIORITY = np.iinfo(np.int64).max  # lowest_priority of a node without pods
+_EXACT_LIMIT = 1 << 44  # (columns.EXACT_LIMIT: the float columns are exact below it)
 
 #: GPU sharing (Alibaba's Open-Gpu-Share names): node allocatable GPU count and pod GPU count.
 GPU_COUNT = "alibabacloud.com/gpu-count"
@@ -188,11 +190,19 @@ def _requests_pair(pod: Pod) -> tuple[dict[str, int], dict[str, int]]:
 
 
 @njit(cache=True, boundscheck=True)
-def _account(requested, nonzero_requested, pod_count, node, req, nz, sign):
-    """A pod's request vectors added to (sign 1) or taken from (-1) row ``node``."""
+def _account(requested, nonzero_requested, pod_count, node, req, nz, sign, cols, inexact):
+    """A pod's request vectors added to (sign 1) or taken from (-1) row ``node``, and the
+    row copied to the float columns (``inexact[0]`` set when a value leaves the range where
+    they are exact)."""
     for k in range(req.size):
         requested[node, k] += sign * req[k]
         nonzero_requested[node, k] += sign * nz[k]
+        r = requested[node, k]
+        z = nonzero_requested[node, k]
+        cols[1, k, node] = r
+        cols[2, k, node] = z
+        if r < 0 or r >= _EXACT_LIMIT or z < 0 or z >= _EXACT_LIMIT:
+            inexact[0] = 1
     pod_count[node] += sign
 
 
@@ -314,6 +324,11 @@ class NodeSnapshot:
         self._gpu_free = np.full((0, 0), -1, np.int64)
         self._gpu_count = np.zeros(0, np.int64)
         self._gpu_model = np.zeros(0, np.int64)
+        # Float64 column copies of allocatable, requested, non-zero requested and
+        # 1/allocatable for the vectorised score kernels (:mod:`.columns`): [4, resource, node].
+        self._cols = np.zeros((4, 2, 0), np.float64)
+        self._cols_inexact = np.zeros(1, np.int64)
+        self._lowest = np.zeros(0, np.int64)
         #: GPU model names to ids (``gpu_model[n]``).
         self.gpu_models = Interner()
         #: ``chooser(snapshot, pod, node) -> tuple of GPU indices`` (or () to use the default
@@ -353,10 +368,14 @@ class NodeSnapshot:
             return out
 
         for name, fill in (("_alloc", 0), ("_req", 0), ("_nz", 0), ("_pods", 0),
+                           ("_lowest", _NO_PRIORITY),
                            ("_allowed", 0), ("_unsched", False), ("_alive", False),
                            ("_labels", -1), ("_gpu_free", -1), ("_gpu_count", 0),
                            ("_gpu_model", -1)):
             setattr(self, name, grow(getattr(self, name), fill))
+        cols = np.zeros(self._cols.shape[:2] + (cap,), np.float64)
+        cols[:, :, : self._cols.shape[2]] = self._cols
+        self._cols = cols
         self._capacity = cap
 
     def _ensure_resource_columns(self) -> None:
@@ -367,6 +386,9 @@ class NodeSnapshot:
                 b = np.zeros((a.shape[0], r), np.int64)
                 b[:, : a.shape[1]] = a
                 setattr(self, name, b)
+            cols = np.zeros((4, r, self._cols.shape[2]), np.float64)
+            cols[:, : self._cols.shape[1]] = self._cols
+            self._cols = cols
 
     def _ensure_label_columns(self) -> None:
         k = len(self.vocab.keys)
@@ -381,6 +403,9 @@ class NodeSnapshot:
         self.requested = self._req[:n]
         self.nonzero_requested = self._nz[:n]
         self.pod_count = self._pods[:n]
+        #: the lowest priority of a pod bound to the node (int64 max without pods): a node
+        #: whose lowest is not below a preemptor's has no preemption victims
+        self.lowest_priority = self._lowest[:n]
         self.allowed_pods = self._allowed[:n]
         self.unschedulable = self._unsched[:n]
         self.alive = self._alive[:n]
@@ -388,6 +413,19 @@ class NodeSnapshot:
         self.gpu_free = self._gpu_free[:n]
         self.gpu_count = self._gpu_count[:n]
         self.gpu_model = self._gpu_model[:n]
+
+    @property
+    def columns(self) -> np.ndarray:
+        """float64 ``[k, r, n]`` copies for the vectorised score kernels (:mod:`.columns`):
+        k = 0 allocatable, 1 requested, 2 non-zero requested, 3 ``1 / allocatable`` (0 where
+        it is 0). Valid for ``r < num_resources`` and ``n < num_nodes`` (the backing array has
+        spare rows); exact while :attr:`columns_exact`."""
+        return self._cols
+
+    @property
+    def columns_exact(self) -> bool:
+        """Every allocatable and requested quantity has stayed within ``[0, 2**44)``."""
+        return not self._cols_inexact[0]
 
     @property
     def max_gpus(self) -> int:
@@ -464,6 +502,12 @@ class NodeSnapshot:
             model = node.metadata.labels.get(GPU_MODEL, "")
             if model:
                 self._gpu_model[i] = self.gpu_models.intern(model)
+        row = self._alloc[i]
+        self._cols[0, : row.size, i] = row
+        with np.errstate(divide="ignore"):
+            self._cols[3, : row.size, i] = np.where(row != 0, 1.0 / row, 0.0)
+        if (row < 0).any() or (row >= _EXACT_LIMIT).any():
+            self._cols_inexact[0] = 1
         self._allowed[i] = alloc.get("pods", 0)
         self._unsched[i] = node.spec.unschedulable
         self._alive[i] = True
@@ -608,7 +652,10 @@ class NodeSnapshot:
             req, nz = self.request_vectors(pod)
         else:
             nz = pod.nonzero_vector
-        _account(self._req, self._nz, self._pods, node, req, nz, 1)
+        _account(self._req, self._nz, self._pods, node, req, nz, 1, self._cols,
+                 self._cols_inexact)
+        if pod.priority < self._lowest[node]:
+            self._lowest[node] = pod.priority
         if pod.num_gpu:
             self._take_gpus(pod, node)
         pod.node = node
@@ -623,11 +670,16 @@ class NodeSnapshot:
         if node < 0 or self.pods.get(pod.key) is not pod:
             raise ValueError(f"pod {pod.key} is not bound in this snapshot")
         req, nz = self.request_vectors(pod)
-        _account(self._req, self._nz, self._pods, node, req, nz, -1)
+        _account(self._req, self._nz, self._pods, node, req, nz, -1, self._cols,
+                 self._cols_inexact)
         if pod.num_gpu:
             self._release_gpus(pod, node)
         del self.pods[pod.key]
-        del self.pods_on_node[node][pod.key]
+        on_node = self.pods_on_node[node]
+        del on_node[pod.key]
+        if pod.priority == self._lowest[node]:
+            self._lowest[node] = min((p.priority for p in on_node.values()),
+                                     default=_NO_PRIORITY)
         for listener in self.listeners:
             listener.pod_removed(self, pod, node)
         pod.node = -1

@@ -18,9 +18,9 @@ One scheduling attempt (``schedulePod``):
   100, else the percentage - adaptive when 0 - but at least 100; 1 without Score plugins);
   then ``next_start = (next_start + processed) % len(all nodes)``;
 - one feasible node is taken as it is; several are scored (PreScore skips, NormalizeScore,
-  weights) and the highest total wins; ties are broken by ``rng.integers(len(ties))`` over
-  the tied nodes in the order they were evaluated, ``rng`` being
-  ``numpy.random.default_rng(seed)`` - the only numpy in here, to share the random stream;
+  weights) and the highest total wins; ties are broken by :meth:`draw_below` over the tied
+  nodes in the order they were evaluated, from ``numpy.random.default_rng(seed)``'s 64-bit
+  outputs - the only numpy in here, to share the random stream;
 - the pod is bound (this module's own bookkeeping, on copies of the pods).
 
 The queue, as the scheduler simulates it on a virtual clock where an attempt takes no time
@@ -475,9 +475,17 @@ class ReferenceScheduler:
     state: ClusterState = field(init=False)
     attempts: list[Attempt] = field(default_factory=list, init=False)
 
+    def draw_below(self, k: int) -> int:
+        """Uniform in [0, k): the next 64-bit output x of ``rng``'s bit generator (taken 256
+        at a time), ``x * k // 2**64``."""
+        if not self._raw:
+            self._raw = [int(x) for x in self.rng.bit_generator.random_raw(256)][::-1]
+        return self._raw.pop() * k // 2**64
+
     def __post_init__(self) -> None:
         self.state = ClusterState.of(self.cluster)
         self.rng = np.random.default_rng(self.seed)
+        self._raw: list[int] = []
         self.next_start = 0
         self.version = 0
         self.clock = 0.0
@@ -641,5 +649,5 @@ class ReferenceScheduler:
             totals = [1] * len(feasible)
         best = max(totals)
         ties = [node for node, t in zip(feasible, totals) if t == best]
-        chosen = ties[0] if len(ties) == 1 else ties[int(self.rng.integers(len(ties)))]
+        chosen = ties[0] if len(ties) == 1 else ties[self.draw_below(len(ties))]
         return chosen.metadata.name, frozenset(), processed, len(feasible)

@@ -26,6 +26,7 @@ the scheduler (``Scheduler._evict``), at once: the preemptor is never held back 
 from __future__ import annotations
 
 from ...config import DefaultPreemptionArgs
+from ..draws import Draws
 from ..framework import Code, CycleState, Plugin, Status, register
 from ..preemption import NO_VICTIMS, Evaluator, importance_key, skipped_filters
 from ..snapshot import PodInfo
@@ -96,10 +97,19 @@ class DefaultPreemption(Plugin):
     def get_offset_and_num_candidates(self, num_nodes: int) -> tuple[int, int]:
         """A random offset in [0, num_nodes) from the handle's seeded generator, and
         :meth:`calculate_num_candidates`."""
-        return int(self.handle.rng.integers(num_nodes)), self.calculate_num_candidates(num_nodes)
+        if self.handle.draws is None:
+            self.handle.draws = Draws(self.handle.rng)
+        return self.handle.draws.below(num_nodes), self.calculate_num_candidates(num_nodes)
 
     def is_preemption_allowed(self, victim: PodInfo, preemptor: PodInfo) -> bool:
         return victim.priority < preemptor.priority
+
+    @property
+    def victims_have_lower_priority(self) -> bool:
+        """Whether :meth:`is_preemption_allowed` is exactly the priority comparison (then the
+        evaluator skips nodes without lower-priority pods in bulk); False in a subclass that
+        overrides it."""
+        return type(self).is_preemption_allowed is DefaultPreemption.is_preemption_allowed
 
     def pod_eligible_to_preempt_others(self, pod: PodInfo, nominated_status: Status
                                        ) -> tuple[bool, str]:

@@ -1,0 +1,291 @@
+"""Resource scores over every node at once, vectorised and without division.
+
+The snapshot keeps, beside its int64 rows, float64 column copies (``NodeSnapshot.columns``:
+``[ALLOC | REQUESTED | NONZERO | INV_ALLOC, resource, node]``, contiguous over nodes, with
+``INV_ALLOC = 1 / allocatable``). Every quantity in them is an integer below
+:data:`EXACT_LIMIT` (the snapshot says when one is not: ``NodeSnapshot.columns_exact``), so
+float arithmetic on them is exact, and the kernels here compute kube-scheduler's integer
+results bit for bit while the loops compile to SIMD code:
+
+- LeastAllocated / MostAllocated (``noderesources/least_allocated.go``,
+  ``most_allocated.go``): ``x // a`` per resource for integers ``0 <= x <= 100 a``, then
+  ``sum(score * weight) // sum(weight)`` over the resources with allocatable > 0, each as
+  ``floor((x + 1/2) * RN(1/a))`` (:func:`_floor_quotient`): ``(x + 1/2) / a`` lies at least
+  ``1 / (2a)`` away from every integer, and the product's error is below
+  ``101 * 2**-52 < 1 / (2a)`` for ``a < 2**44``;
+- BalancedAllocation (``balanced_allocation.go``, two resources): each fraction
+  ``requested / allocatable`` must be the correctly rounded IEEE quotient Go computes; it is
+  obtained from the reciprocal with Markstein's correction (``q = r * y``;
+  ``e = fma(-q, a, r)``; ``q' = fma(e, y, q)`` is ``RN(r / a)`` when ``y = RN(1 / a)``:
+  P. Markstein, IBM J. Res. Dev. 34(1), 1990; Muller et al., *Handbook of Floating-Point
+  Arithmetic*, 2nd ed., Theorem 4.10).
+
+Division is what bounds a plain loop (one ``vdivpd`` lane costs about as much as the rest of
+a node's arithmetic); these kernels do none per node. ``tests/test_columns.py`` checks every
+kernel against the general integer kernels of :mod:`.resource_scoring` on random clusters.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
+
+#: Quantities below this (2**44: 16 TiB in bytes) make every float step here exact (see the
+#: module docstring); a snapshot with a larger one uses the general integer kernels.
+EXACT_LIMIT = float(1 << 44)
+
+ALLOC, REQUESTED, NONZERO, INV_ALLOC = 0, 1, 2, 3
+
+#: NodeResourcesFit strategies these kernels compute (``resource_scoring`` numbering).
+LEAST, MOST = 0, 1
+
+
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """``a * b + c`` with one rounding (llvm.fma)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return sig, codegen
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _quotient(r, a, y):
+    """``RN(r / a)`` from ``y = RN(1 / a)`` (Markstein's correction; see module docstring)."""
+    q = r * y
+    e = _fma(-q, a, r)
+    return _fma(e, y, q)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _floor_quotient(x, y):
+    """``x // a`` for integers ``0 <= x <= 101 * a``, ``0 < a < EXACT_LIMIT``, from
+    ``y = RN(1 / a)`` (see the module docstring for why it is exact)."""
+    return np.floor((x + 0.5) * y)
+
+
+@njit(cache=True, error_model="numpy")
+def _least_pass(alloc, inv, req, q, w, score, wsum, n):
+    """One resource of LeastAllocated: ``(a - r) * 100 // a`` (0 when over-requested)."""
+    for j in range(n):
+        a = alloc[j]
+        r = req[j] + q
+        x = (a - r) * 100.0 if r <= a else 0.0
+        s = _floor_quotient(x, inv[j])
+        has = a != 0.0
+        score[j] += s * w if has else 0.0
+        wsum[j] += w if has else 0.0
+
+
+@njit(cache=True, error_model="numpy")
+def _most_pass(alloc, inv, req, q, w, score, wsum, n):
+    """One resource of MostAllocated: ``min(r, a) * 100 // a``."""
+    for j in range(n):
+        a = alloc[j]
+        r = req[j] + q
+        x = (r if r <= a else a) * 100.0
+        s = _floor_quotient(x, inv[j])
+        has = a != 0.0
+        score[j] += s * w if has else 0.0
+        wsum[j] += w if has else 0.0
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _resource_score(strategy, a, r, y):
+    """LeastAllocated or MostAllocated of one resource: ``x // a`` via :func:`_floor_quotient`."""
+    if strategy == LEAST:
+        x = (a - r) * 100.0 if r <= a else 0.0
+    else:
+        x = (r if r <= a else a) * 100.0
+    return _floor_quotient(x, y)
+
+
+@njit(cache=True, error_model="numpy")
+def _allocation_scores_pair(cols, n, strategy, columns, nonzero, request, weights):
+    """:func:`allocation_scores_all` for two resources (CPU and memory, the usual case) in
+    one pass."""
+    a0c = cols[ALLOC, columns[0]]
+    a1c = cols[ALLOC, columns[1]]
+    y0c = cols[INV_ALLOC, columns[0]]
+    y1c = cols[INV_ALLOC, columns[1]]
+    r0c = cols[NONZERO if nonzero[0] else REQUESTED, columns[0]]
+    r1c = cols[NONZERO if nonzero[1] else REQUESTED, columns[1]]
+    q0 = np.float64(request[0])
+    q1 = np.float64(request[1])
+    w0 = np.float64(weights[0])
+    w1 = np.float64(weights[1])
+    # sum(score * weight) // sum(weight), the sum over the resources with allocatable > 0
+    y_w0 = 1.0 / w0 if w0 > 0.0 else 0.0
+    y_w1 = 1.0 / w1 if w1 > 0.0 else 0.0
+    y_w01 = 1.0 / (w0 + w1) if w0 + w1 > 0.0 else 0.0
+    out = np.empty(n, np.int64)
+    if strategy == LEAST:
+        for j in range(n):
+            a0 = a0c[j]
+            a1 = a1c[j]
+            s0 = _resource_score(LEAST, a0, r0c[j] + q0, y0c[j])
+            s1 = _resource_score(LEAST, a1, r1c[j] + q1, y1c[j])
+            h0 = a0 != 0.0
+            h1 = a1 != 0.0
+            num = (s0 * w0 if h0 else 0.0) + (s1 * w1 if h1 else 0.0)
+            yw = (y_w01 if h1 else y_w0) if h0 else (y_w1 if h1 else 0.0)
+            out[j] = np.int64(_floor_quotient(num, yw))
+    else:
+        for j in range(n):
+            a0 = a0c[j]
+            a1 = a1c[j]
+            s0 = _resource_score(MOST, a0, r0c[j] + q0, y0c[j])
+            s1 = _resource_score(MOST, a1, r1c[j] + q1, y1c[j])
+            h0 = a0 != 0.0
+            h1 = a1 != 0.0
+            num = (s0 * w0 if h0 else 0.0) + (s1 * w1 if h1 else 0.0)
+            yw = (y_w01 if h1 else y_w0) if h0 else (y_w1 if h1 else 0.0)
+            out[j] = np.int64(_floor_quotient(num, yw))
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def allocation_scores_all(cols, n, strategy, columns, nonzero, request, weights):
+    """NodeResourcesFit's LeastAllocated (0) or MostAllocated (1) score of nodes ``0..n-1``
+    for a pod requesting ``request[i]`` of resource column ``columns[i]`` (``nonzero[i]``:
+    scored against the non-zero requested view) with ``weights[i]``. Returns int64[n]."""
+    if columns.size == 2 and columns[0] >= 0 and columns[1] >= 0:
+        return _allocation_scores_pair(cols, n, strategy, columns, nonzero, request, weights)
+    score = np.zeros(n, np.float64)
+    wsum = np.zeros(n, np.float64)
+    for i in range(columns.size):
+        c = columns[i]
+        if c < 0:
+            continue
+        alloc = cols[ALLOC, c]
+        inv = cols[INV_ALLOC, c]
+        req = cols[NONZERO if nonzero[i] else REQUESTED, c]
+        q = np.float64(request[i])
+        w = np.float64(weights[i])
+        if strategy == LEAST:
+            _least_pass(alloc, inv, req, q, w, score, wsum, n)
+        else:
+            _most_pass(alloc, inv, req, q, w, score, wsum, n)
+    total_w = 0.0
+    for i in range(columns.size):
+        if columns[i] >= 0:
+            total_w += np.float64(weights[i])
+    inv_w = 1.0 / total_w if total_w > 0.0 else 0.0
+    out = np.empty(n, np.int64)
+    uneven = 0
+    for j in range(n):
+        # sum(score * weight) // sum(weight); exact with the common divisor total_w
+        s = _floor_quotient(score[j], inv_w)
+        out[j] = np.int64(s)
+        uneven += 1 if wsum[j] != total_w else 0
+    if uneven:  # nodes lacking some resource: their own weight sum
+        for j in range(n):
+            ws = wsum[j]
+            if ws != total_w:
+                out[j] = np.int64(np.floor(score[j] / ws)) if ws > 0.0 else 0
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def balanced_scores_all(cols, n, columns, nonzero, request):
+    """NodeResourcesBalancedAllocation's score over two resources of nodes ``0..n-1``:
+    ``int((1 - |f0 - f1| / 2) * 100)`` with ``f = min(requested / allocatable, 1)``, 100 when
+    an allocatable is zero (kube skips the resource, leaving one fraction: std 0)."""
+    a0c = cols[ALLOC, columns[0]]
+    a1c = cols[ALLOC, columns[1]]
+    y0c = cols[INV_ALLOC, columns[0]]
+    y1c = cols[INV_ALLOC, columns[1]]
+    r0c = cols[NONZERO if nonzero[0] else REQUESTED, columns[0]]
+    r1c = cols[NONZERO if nonzero[1] else REQUESTED, columns[1]]
+    q0 = np.float64(request[0])
+    q1 = np.float64(request[1])
+    out = np.empty(n, np.int64)
+    for j in range(n):
+        a0 = a0c[j]
+        a1 = a1c[j]
+        f0 = _quotient(r0c[j] + q0, a0, y0c[j])
+        f1 = _quotient(r1c[j] + q1, a1, y1c[j])
+        f0 = f0 if f0 <= 1.0 else 1.0
+        f1 = f1 if f1 <= 1.0 else 1.0
+        std = abs((f0 - f1) / 2.0)
+        b = np.int64((1.0 - std) * 100.0)
+        out[j] = b if (a0 != 0.0 and a1 != 0.0) else 100
+    return out
+
+
+@njit(cache=True, error_model="numpy")
+def add_resource_scores(cols, nodes, strategy, fit_columns, fit_nonzero, fit_request,
+                        fit_weights, w_fit, bal_columns, bal_nonzero, bal_request, w_bal, out):
+    """``out[i] += w_fit * fit + w_bal * balanced`` of node ``nodes[i]`` (of node ``i`` when
+    ``nodes`` is empty: every node ``0..out.size-1``, the vectorised case) in one pass:
+    NodeResourcesFit (LeastAllocated or MostAllocated over two resources) and
+    BalancedAllocation over two resources, as :func:`allocation_scores_all` and
+    :func:`balanced_scores_all` compute them."""
+    if strategy == LEAST:
+        _fit_and_balanced(cols, nodes, LEAST, fit_columns, fit_nonzero, fit_request,
+                          fit_weights, w_fit, bal_columns, bal_nonzero, bal_request, w_bal, out)
+    else:
+        _fit_and_balanced(cols, nodes, MOST, fit_columns, fit_nonzero, fit_request,
+                          fit_weights, w_fit, bal_columns, bal_nonzero, bal_request, w_bal, out)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _fit_and_balanced(cols, nodes, strategy, fit_columns, fit_nonzero, fit_request,
+                      fit_weights, w_fit, bal_columns, bal_nonzero, bal_request, w_bal, out):
+    a0c = cols[ALLOC, fit_columns[0]]
+    a1c = cols[ALLOC, fit_columns[1]]
+    y0c = cols[INV_ALLOC, fit_columns[0]]
+    y1c = cols[INV_ALLOC, fit_columns[1]]
+    r0c = cols[NONZERO if fit_nonzero[0] else REQUESTED, fit_columns[0]]
+    r1c = cols[NONZERO if fit_nonzero[1] else REQUESTED, fit_columns[1]]
+    b0c = cols[ALLOC, bal_columns[0]]
+    b1c = cols[ALLOC, bal_columns[1]]
+    z0c = cols[INV_ALLOC, bal_columns[0]]
+    z1c = cols[INV_ALLOC, bal_columns[1]]
+    t0c = cols[NONZERO if bal_nonzero[0] else REQUESTED, bal_columns[0]]
+    t1c = cols[NONZERO if bal_nonzero[1] else REQUESTED, bal_columns[1]]
+    q0 = np.float64(fit_request[0])
+    q1 = np.float64(fit_request[1])
+    p0 = np.float64(bal_request[0])
+    p1 = np.float64(bal_request[1])
+    w0 = np.float64(fit_weights[0])
+    w1 = np.float64(fit_weights[1])
+    y_w0 = 1.0 / w0 if w0 > 0.0 else 0.0
+    y_w1 = 1.0 / w1 if w1 > 0.0 else 0.0
+    y_w01 = 1.0 / (w0 + w1) if w0 + w1 > 0.0 else 0.0
+    if nodes.size == 0:
+        for j in range(out.size):
+            out[j] += _fit_and_balanced_node(
+                strategy, a0c[j], a1c[j], r0c[j] + q0, r1c[j] + q1, y0c[j], y1c[j], w0, w1,
+                y_w0, y_w1, y_w01, b0c[j], b1c[j], t0c[j] + p0, t1c[j] + p1, z0c[j], z1c[j],
+                w_fit, w_bal)
+    else:
+        for i in range(nodes.size):
+            j = nodes[i]
+            out[i] += _fit_and_balanced_node(
+                strategy, a0c[j], a1c[j], r0c[j] + q0, r1c[j] + q1, y0c[j], y1c[j], w0, w1,
+                y_w0, y_w1, y_w01, b0c[j], b1c[j], t0c[j] + p0, t1c[j] + p1, z0c[j], z1c[j],
+                w_fit, w_bal)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _fit_and_balanced_node(strategy, a0, a1, r0, r1, y0, y1, w0, w1, y_w0, y_w1, y_w01,
+                           b0, b1, t0, t1, z0, z1, w_fit, w_bal):
+    """One node of :func:`_fit_and_balanced` (``strategy`` a constant at each call site)."""
+    s0 = _resource_score(strategy, a0, r0, y0)
+    s1 = _resource_score(strategy, a1, r1, y1)
+    h0 = a0 != 0.0
+    h1 = a1 != 0.0
+    num = (s0 * w0 if h0 else 0.0) + (s1 * w1 if h1 else 0.0)
+    yw = (y_w01 if h1 else y_w0) if h0 else (y_w1 if h1 else 0.0)
+    fit = np.int64(_floor_quotient(num, yw))
+    f0 = _quotient(t0, b0, z0)
+    f1 = _quotient(t1, b1, z1)
+    f0 = f0 if f0 <= 1.0 else 1.0
+    f1 = f1 if f1 <= 1.0 else 1.0
+    std = abs((f0 - f1) / 2.0)
+    bal = np.int64((1.0 - std) * 100.0) if (b0 != 0.0 and b1 != 0.0) else 100
+    return fit * w_fit + bal * w_bal
