@@ -430,7 +430,9 @@ def _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested, labe
     found = nodes.size
     total = np.zeros(found, np.int64)
     dense = inexact[0] == 0 and 2 * found >= n_slots
-    dense_total = np.zeros(n_slots if dense else 0, np.int64)  # resource scores, every node
+    # resource scores of every node (``total`` itself when ``nodes`` are all nodes in order)
+    identity = dense and _is_prefix(nodes, n_slots)
+    dense_total = total if identity else np.zeros(n_slots if dense else 0, np.int64)
     have_dense = False
     constant = 0  # a weighted score that is the same on every node
     w = P[H_W_TAINT]
@@ -560,13 +562,9 @@ def _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested, labe
         _default_normalize(s, False)
         if not _add(total, s, w):
             return OUT_OF_RANGE, total
-    if have_dense:
-        if _is_prefix(nodes, n_slots):
-            for i in range(found):
-                total[i] += dense_total[i] + constant
-        else:
-            for i in range(found):
-                total[i] += dense_total[nodes[i]] + constant
+    if have_dense and not identity:
+        for i in range(found):
+            total[i] += dense_total[nodes[i]] + constant
     elif constant:
         for i in range(found):
             total[i] += constant
