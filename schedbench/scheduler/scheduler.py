@@ -480,11 +480,9 @@ class Scheduler:
             return feasible, new
         reasons = fw.filter_reasons(state, pod, _restrict(outcome, processed))
         statuses: dict[tuple, Status] = {}  # equal statuses shared (Status is immutable)
-        codes = outcome.codes
-        for i in failed.tolist():
-            node = int(rotated[i])
+        for node, code in zip(rotated[failed].tolist(), outcome.codes[failed].tolist()):
             plugin, why = reasons[node]
-            key = (int(codes[i]), tuple(why), plugin)
+            key = (code, why if type(why) is tuple else tuple(why), plugin)
             status = statuses.get(key)
             if status is None:
                 status = statuses[key] = Status(Code(key[0]), key[1], plugin)
