@@ -10,10 +10,17 @@ whatever order the runs finish in.
 A run that raises :class:`~schedbench.errors.InputError` (a bad trace, a bad profile file)
 aborts the sweep with that one-line error; any other exception fails that run only and is
 reported as a :class:`RunFailure` beside the results of the others.
+
+The pseudo-policy ``optimal`` adds the CP-SAT optimum (:mod:`schedbench.replay.reoptimise`):
+in a fill sweep one ``optimal`` run per (trace, seed), placed in the order where ``optimal``
+stands among the policies; in a replay sweep no run of its own, but every (kube) policy's run
+re-optimises its snapshots. The report then shows each policy's gap to the optimum
+(:mod:`schedbench.replay.gaps`).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import traceback
 from collections.abc import Callable, Iterable, Sequence
@@ -22,7 +29,7 @@ from pathlib import Path
 
 from .errors import InputError
 from .progress import Progress
-from .replay.result import EXPERIMENTS, RunResult, RunSpec
+from .replay.result import EXPERIMENTS, OPTIMAL_POLICY, OptimalOptions, RunResult, RunSpec
 
 #: ``schedbench compare`` without ``--policies``.
 DEFAULT_POLICIES = ("best-fit", "worst-fit", "spread", "default")
@@ -44,11 +51,11 @@ class RunFailure:
 
 
 def known_policies() -> tuple[str, ...]:
-    """Built-in kube policies, then the FGD paper's ``atc23-*`` policies."""
+    """Built-in kube policies, the FGD paper's ``atc23-*`` policies, then ``optimal``."""
     from .gpushare import ATC23_POLICIES
     from .scheduler.profiles import BUILTIN_POLICIES
 
-    return tuple(BUILTIN_POLICIES) + tuple(ATC23_POLICIES)
+    return tuple(BUILTIN_POLICIES) + tuple(ATC23_POLICIES) + (OPTIMAL_POLICY,)
 
 
 def split_list(values: Iterable[str] | None) -> list[str]:
@@ -70,6 +77,11 @@ def validate_policies(policies: Sequence[str]) -> None:
         raise InputError("no policies given", field="--policies")
     known = known_policies()
     for policy in policies:
+        if policy == OPTIMAL_POLICY:
+            from .replay.reoptimise import solver_function
+
+            solver_function()       # the solver is installed
+            continue
         if policy in known:
             continue
         if Path(policy).is_file():
@@ -89,16 +101,65 @@ def validate_traces(traces: Sequence[str], nodes: str | None) -> dict[str, str]:
     return {t: load_trace(t, nodes=nodes).name for t in traces}
 
 
+def optimal_options(policies: Sequence[str], every: int | None = None,
+                    time_limit: float | None = None,
+                    workers: int | None = None) -> OptimalOptions | None:
+    """The re-optimisation options of a sweep (defaults of :class:`OptimalOptions` for those
+    not given); None without the ``optimal`` policy, when giving any is an error."""
+    given = {k: v for k, v in (("--optimal-every", every), ("--optimal-time-limit", time_limit),
+                               ("--optimal-workers", workers)) if v is not None}
+    if OPTIMAL_POLICY not in policies:
+        if given:
+            raise InputError(f"{', '.join(given)} needs the optimal policy "
+                             "(--policies ...,optimal)", field=next(iter(given)))
+        return None
+    if every is not None and every < 1:
+        raise InputError(f"expected a positive number of arrivals, got {every}",
+                         field="--optimal-every")
+    if time_limit is not None and not (time_limit > 0 and math.isfinite(time_limit)):
+        raise InputError(f"expected a positive number of seconds, got {time_limit}",
+                         field="--optimal-time-limit")
+    if workers is not None and workers < 1:
+        raise InputError(f"expected a positive number of workers, got {workers}",
+                         field="--optimal-workers")
+    default = OptimalOptions()
+    return OptimalOptions(every=default.every if every is None else int(every),
+                          time_limit=default.time_limit if time_limit is None
+                          else float(time_limit),
+                          workers=default.workers if workers is None else int(workers))
+
+
 def expand_specs(traces: Sequence[str], policies: Sequence[str], seeds: Sequence[int], *,
                  experiment: str = "replay", nodes: str | None = None, tune: float = 1.3,
-                 fail_unschedulable: bool = False) -> list[RunSpec]:
+                 fail_unschedulable: bool = False,
+                 optimal: OptimalOptions | None = None) -> list[RunSpec]:
     """All runs of a sweep, ordered by trace, then policy, then seed (the order of the
-    arguments)."""
+    arguments). With the ``optimal`` policy (options ``optimal``, default
+    :class:`OptimalOptions`) every run carries the options; a fill sweep has one ``optimal``
+    run per (trace, seed), a replay sweep none (module docstring)."""
     if experiment not in EXPERIMENTS:
         raise InputError(f"unknown experiment {experiment!r}; known: {', '.join(EXPERIMENTS)}",
                          field="--experiment")
+    options = None
+    if OPTIMAL_POLICY in policies:
+        options = optimal or OptimalOptions()
+        if experiment == "replay":
+            kube = [p for p in policies if p != OPTIMAL_POLICY and not p.startswith("atc23-")]
+            if not kube:
+                raise InputError("the optimal policy re-optimises the snapshots of the other "
+                                 "policies' replays, and needs a kube policy among them "
+                                 "(atc23-* replays run on the fast engine, which keeps no "
+                                 "scheduler snapshot); or use --experiment fill",
+                                 field="--policies")
+            policies = [p for p in policies if p != OPTIMAL_POLICY]
+    per_policy = {p: options for p in policies}
+    if options is not None and experiment == "fill":
+        # the optimum starts from the best of the sweep's policies' placements
+        per_policy[OPTIMAL_POLICY] = replace(
+            options, hints=tuple(p for p in policies if p != OPTIMAL_POLICY))
     return [RunSpec(trace=t, policy=p, seed=int(s), experiment=experiment, nodes=nodes,
-                    tune=float(tune), fail_unschedulable=bool(fail_unschedulable))
+                    tune=float(tune), fail_unschedulable=bool(fail_unschedulable),
+                    optimal=per_policy[p])
             for t in traces for p in policies for s in seeds]
 
 

@@ -36,7 +36,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .replay.result import METRIC_KEYS, TIMESERIES_COLUMNS, RunResult
+from .replay.gaps import RunGap, combine, run_gaps
+from .replay.result import METRIC_KEYS, OPTIMAL_POLICY, TIMESERIES_COLUMNS, RunResult
 from .textfmt import format_table
 
 LABELS = {
@@ -55,6 +56,11 @@ TABLE_EXTRAS = ("delay_p50", "delay_p95", "delay_p99", "pods_per_second")
 #: After the primary metric, policies are ranked by these means (lower first), then by name.
 TIE_BREAKERS = {True: ("unscheduled", "delay_p95"), False: ("delay_p95",)}
 INT_LIKE = frozenset({"placed", "failed", "pending", "unscheduled", "nodes_used"})
+#: :class:`RunGap` figures in ``metrics.parquet`` (``gap_`` + name), with the optimum's status.
+GAP_COLUMNS = ("status", "snapshots", "placed_proven", "run_placed", "optimal_placed", "placed_gap",
+               "placed_gap_pct", "placed_gap_max", "run_nodes_used", "optimal_nodes_used",
+               "nodes_used_gap", "nodes_used_gap_pct", "run_frag_amount_pct",
+               "optimal_frag_amount_pct", "frag_amount_gap", "frag_amount_gap_pct")
 
 
 # ------------------------------------------------------------------------------ raw tables
@@ -65,11 +71,21 @@ def _finite(v):
 
 
 def summary_dict(results: Sequence[RunResult]) -> dict:
-    """The content of ``summary.json``."""
-    return {"runs": [{"policy": r.spec.policy, "seed": int(r.spec.seed),
-                      "trace": r.trace_name, "experiment": r.spec.experiment,
-                      "metrics": {k: _finite(r.metrics[k]) for k in METRIC_KEYS}}
-                     for r in results]}
+    """The content of ``summary.json``; with the ``optimal`` policy, a run with re-optimised
+    snapshots also has ``optimal`` (the snapshots, :data:`~schedbench.replay.OPTIMAL_POINT_KEYS`)
+    and a run compared with the optimum ``gap_to_optimal`` (:class:`~schedbench.replay.gaps.
+    RunGap`)."""
+    runs = []
+    for r, gap in zip(results, run_gaps(results)):
+        run = {"policy": r.spec.policy, "seed": int(r.spec.seed), "trace": r.trace_name,
+               "experiment": r.spec.experiment,
+               "metrics": {k: _finite(r.metrics[k]) for k in METRIC_KEYS}}
+        if r.optimal is not None:
+            run["optimal"] = [{k: _finite(v) for k, v in p.items()} for p in r.optimal]
+        if gap is not None:
+            run["gap_to_optimal"] = gap.to_json()
+        runs.append(run)
+    return {"runs": runs}
 
 
 def _scalar(v):
@@ -99,6 +115,14 @@ def metrics_frame(results: Sequence[RunResult]) -> pd.DataFrame:
         rows.append(row)
     cols = ["trace", "trace_spec", "experiment", "policy", "seed", *METRIC_KEYS,
             *[f"extra_{k}" if k in taken else k for k in extra_keys]]
+    gaps = run_gaps(results)
+    if any(g is not None for g in gaps):
+        gap_cols = [f"gap_{k}" for k in GAP_COLUMNS]
+        for row, g in zip(rows, gaps):
+            for k, c in zip(GAP_COLUMNS, gap_cols):
+                row[c] = (g.status_text() if k == "status" else getattr(g, k)) \
+                    if g is not None else None
+        cols += gap_cols
     df = pd.DataFrame(rows, columns=cols)
     for c in cols[5 + len(METRIC_KEYS):]:
         kinds = {type(v) for v in df[c] if v is not None and not (isinstance(v, float)
@@ -177,6 +201,15 @@ class Group:
     keys: list[str]            # the figures shown in tables, primary first
     policies: list[PolicyStats]
     slug: str = ""
+    #: the ``optimal`` runs of a fill group (kept out of the ranking: their figures are those
+    #: of the whole workload, see :mod:`schedbench.replay.gaps`)
+    optimum: list[RunResult] = field(default_factory=list)
+    #: policy -> its gap to the optimum over its seeds (policies compared with one only)
+    gaps: dict[str, RunGap] = field(default_factory=dict)
+
+    @property
+    def has_gaps(self) -> bool:
+        return bool(self.gaps) or bool(self.optimum)
 
     @property
     def runs(self) -> list[RunResult]:
@@ -216,14 +249,21 @@ def _slug(text: str) -> str:
 
 
 def group_results(results: Sequence[RunResult]) -> list[Group]:
-    """Groups in order of first appearance; policies ranked best first."""
+    """Groups in order of first appearance; policies ranked best first. The ``optimal`` runs
+    of a group are kept apart (:attr:`Group.optimum`) unless nothing else ran."""
     labels = _trace_labels(results)
+    gap_of = {id(r): g for r, g in zip(results, run_gaps(results)) if g is not None}
     buckets: dict[tuple[str, str], dict[str, list[RunResult]]] = {}
     for r in results:
         g = buckets.setdefault((labels[r.spec.trace], r.spec.experiment), {})
         g.setdefault(r.spec.policy, []).append(r)
     groups = []
     for n, ((trace, experiment), by_policy) in enumerate(buckets.items(), 1):
+        optimum: list[RunResult] = []
+        if OPTIMAL_POLICY in by_policy and len(by_policy) > 1:
+            optimum = sorted(by_policy.pop(OPTIMAL_POLICY), key=lambda r: r.spec.seed)
+        gaps = {p: combine([gap_of.get(id(r)) for r in rs]) for p, rs in by_policy.items()}
+        gaps = {p: g for p, g in gaps.items() if g is not None}
         runs = [r for rs in by_policy.values() for r in rs]
         gpu = _is_gpu(runs)
         primary = "unallocated_gpu_pct" if gpu else "unscheduled"
@@ -247,7 +287,9 @@ def group_results(results: Sequence[RunResult]) -> list[Group]:
 
         stats.sort(key=rank_key)
         groups.append(Group(trace, experiment, gpu, primary, keys, stats,
-                            slug=f"{n:02d}-{_slug(trace)}-{experiment}"))
+                            slug=f"{n:02d}-{_slug(trace)}-{experiment}", optimum=optimum,
+                            gaps={s.policy: gaps[s.policy] for s in stats
+                                  if s.policy in gaps}))
     return groups
 
 
@@ -342,11 +384,161 @@ def summary_text(results: Sequence[RunResult], failures: Sequence = ()) -> str:
         out.append(format_table(["RANK", "POLICY", *[LABELS.get(k, k).upper() for k in keys]],
                                 rows, tuple(range(2, len(keys) + 2)) + (0,)))
         out.append(winner_sentence(g))
+        out += gap_summary_text(g)
         out.append("")
     for f in failures:
         out.append(f"FAILED {f.spec.policy} seed {f.spec.seed} on {f.spec.trace} "
                    f"({f.spec.experiment}): {f.error}")
     return "\n".join(out).rstrip("\n")
+
+
+# ------------------------------------------------------------------------ gap to the optimum
+
+#: :class:`RunGap` figures of the gap tables, with their labels.
+GAP_TABLE = (("run_placed", "placed"), ("optimal_placed", "placed (optimum)"),
+             ("placed_gap", "placed gap"), ("placed_gap_pct", "placed gap %"),
+             ("placed_gap_max", "placed gap at most (bound)"),
+             ("run_nodes_used", "nodes used"), ("optimal_nodes_used", "nodes used (optimum)"),
+             ("nodes_used_gap", "nodes gap"), ("nodes_used_gap_pct", "nodes gap %"))
+GAP_TABLE_GPU = (("run_frag_amount_pct", "frag amount %"),
+                 ("optimal_frag_amount_pct", "frag amount % (optimum)"),
+                 ("frag_amount_gap", "frag gap (pp)"), ("frag_amount_gap_pct", "frag gap %"))
+
+
+def _gap_fmt(key: str, v: float) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if abs(v) < 1e-9:       # the same placement measured twice (float sums in another order)
+        v = 0.0
+    if key.endswith("_pct") or key == "frag_amount_gap":
+        return f"{v:.2f}"
+    # pod and node counts (means over snapshots and seeds): up to 2 decimals
+    return f"{v:.0f}" if float(v).is_integer() else f"{v:.2f}".rstrip("0").rstrip(".")
+
+
+def _gap_keys(g: Group) -> list[tuple[str, str]]:
+    keys = list(GAP_TABLE)
+    if all(gap.proven for gap in g.gaps.values()):
+        keys = [k for k in keys if k[0] != "placed_gap_max"]   # = the placed gap
+    return keys + (list(GAP_TABLE_GPU) if g.gpu else [])
+
+
+def _gap_rows(g: Group) -> list[list[str]]:
+    keys = _gap_keys(g)
+    rows = []
+    for s in g.policies:
+        gap = g.gaps.get(s.policy)
+        if gap is None:
+            why = ("not re-optimised (atc23-* replays run on the fast engine)"
+                   if s.policy.startswith("atc23-") and g.experiment == "replay"
+                   else "no optimum")
+            rows.append([s.policy, 0, why, *["-"] * len(keys)])
+        else:
+            rows.append([s.policy, gap.snapshots, gap.status_text(),
+                         *[_gap_fmt(k, getattr(gap, k)) for k, _ in keys]])
+    return rows
+
+
+def _options_text(runs: Sequence[RunResult]) -> str:
+    opts = next((r.spec.optimal for r in runs if r.spec.optimal is not None), None)
+    if opts is None:
+        return ""
+    w = opts.workers
+    return (f"time limit {opts.time_limit:g} s and {w} CP-SAT worker{'s' if w != 1 else ''} "
+            "per solve")
+
+
+def gap_paragraphs(g: Group) -> list[str]:
+    """What the gap table of a group compares, how, and how sure the optimum is."""
+    runs = g.optimum + g.runs
+    opts = _options_text(runs)
+    if g.experiment == "fill":
+        pods = sorted({int(r.extra.get("attempted", 0)) for r in g.optimum})
+        what = (f"The optimum: each seed's whole fill workload "
+                f"({', '.join(map(str, pods))} pods) placed at once on the empty cluster by "
+                f"CP-SAT (objective: pods placed, then nodes used; {opts}), compared with each "
+                "policy at the end of its run (every pod attempted, not at 100% arrived as "
+                "in the table above).")
+    else:
+        every = sorted({int(r.extra["optimal_every"]) for r in g.runs
+                        if "optimal_every" in r.extra})
+        what = (f"The optimum: every {', '.join(map(str, every)) or 'K'} arrivals and at the "
+                "last arrival, the pods active in the policy's own replay (bound and waiting) "
+                "re-placed from scratch by CP-SAT (bound pods may move; objective: pods "
+                f"placed, then nodes used; {opts}), beside the policy's placement of the "
+                "same pods at that instant. Figures are means over the snapshots and seeds.")
+    out = [what, "Gaps: placed = optimum - policy (pods the policy left unplaced that fit); "
+           "nodes used" + (" and fragmentation" if g.gpu else "") + " = policy - optimum "
+           "(positive: the policy does worse); relative gaps in % of the optimum's figure. "
+           "The optimum maximises pods placed before minimising nodes, so it may use more "
+           "nodes when it places more pods" + ("; fragmentation is not an objective of the "
+                                               "solver, so a policy may fragment less"
+                                               if g.gpu else "") + "."]
+    statuses = {s for gap in g.gaps.values() for s in gap.statuses}
+    if statuses - {"OPTIMAL"}:
+        out.append("Status: OPTIMAL is a proven optimum. FEASIBLE is the best placement "
+                   "found within the time limit, not proven optimal: the true placed gap is "
+                   "at least the placed gap shown (or 0 where that is negative: the policy "
+                   "then beat the best placement found) and at most the bound column (from "
+                   "the solver's proven bound; '-' where it cannot be told in pods). "
+                   "UNKNOWN: no placement within the time limit; those snapshots are left out "
+                   "of the figures.")
+    else:
+        out.append("Status: every snapshot was solved to a proven optimum (OPTIMAL).")
+    for r in g.optimum:
+        out.append(_optimum_sentence(r))
+    return out
+
+
+def _optimum_sentence(r: RunResult) -> str:
+    x = r.extra
+    status = x.get("status", "?")
+    head = f"Optimum of seed {r.spec.seed}: {status}"
+    if x.get("hint"):
+        head = f"Optimum of seed {r.spec.seed} (started from {x['hint']}'s placement): {status}"
+    if status in ("OPTIMAL", "FEASIBLE"):
+        text = (f"{head}, {r.metrics['placed']} of {x.get('attempted', '?')} pods placed on "
+                f"{r.metrics['nodes_used']} nodes")
+        if status == "FEASIBLE":
+            text += (f" (best found; objective {x.get('objective', math.nan):g}, proven bound "
+                     f"{x.get('bound', math.nan):g}, gap {100 * x.get('solver_gap', 0):.2f}%)")
+    else:
+        text = f"{head}: no placement found within the time limit"
+        if "bound" in x:
+            text += f" (bound {x['bound']:g})"
+    return text + f", {x.get('solve_seconds', r.metrics['wall_seconds']):.1f} s."
+
+
+def _gap_cell(gap: RunGap | None, key: str, pct: str) -> str:
+    if gap is None:
+        return "-"
+    a, b = _gap_fmt(key, getattr(gap, key)), _gap_fmt(pct, getattr(gap, pct))
+    return a if b == "-" else f"{a} ({b}%)"
+
+
+def gap_summary_text(g: Group) -> list[str]:
+    """The terminal's gap table of a group (empty without an optimum)."""
+    if not g.has_gaps:
+        return []
+    headers = ["POLICY", "OPTIMUM", "PLACED GAP", "NODES GAP"] + (["FRAG GAP PP"] if g.gpu
+                                                                  else [])
+    rows = []
+    for s in g.policies:
+        gap = g.gaps.get(s.policy)
+        row = [s.policy, gap.status_text() if gap else "-",
+               _gap_cell(gap, "placed_gap", "placed_gap_pct"),
+               _gap_cell(gap, "nodes_used_gap", "nodes_used_gap_pct")]
+        if g.gpu:
+            row.append(_gap_cell(gap, "frag_amount_gap", "frag_amount_gap_pct"))
+        rows.append(row)
+    where = ("end of the fill run" if g.experiment == "fill"
+             else "re-optimised replay snapshots, mean")
+    out = [f"Gap to the optimum ({where}; placed: optimum - policy, others: policy - optimum):",
+           format_table(headers, rows, tuple(range(2, len(headers))))]
+    if any(not gap.proven for gap in g.gaps.values()):
+        out.append("Not every snapshot was solved to optimality: FEASIBLE gaps are against the "
+                   "best placement found (see the report for the bounds).")
+    return out
 
 
 # ----------------------------------------------------------------------------------- plots
@@ -583,6 +775,12 @@ def render_markdown(results: Sequence[RunResult], groups: Sequence[Group], plots
         out += [f"## {g.title}", "", f"**{winner_sentence(g)}**", "",
                 f"Seeds: {', '.join(map(str, g.seeds))}.", "",
                 _md_table(["rank", "policy", "runs", *_columns(g)], _policy_rows(g), 2), ""]
+        if g.has_gaps:
+            out += ["### Gap to the optimum", ""]
+            out += [" ".join(gap_paragraphs(g)[:2]), ""]
+            out += [_md_table(["policy", "snapshots", "optimum status",
+                               *[label for _, label in _gap_keys(g)]], _gap_rows(g), 1), ""]
+            out += [" ".join(gap_paragraphs(g)[2:]), ""]
         for fname, caption, _ in plots.get(g.slug, []):
             out += [f"![{caption}]({plot_dir}/{fname})", ""]
         out += ["### Runs", "",
@@ -637,6 +835,13 @@ def render_html(results: Sequence[RunResult], groups: Sequence[Group], plots,
                 f"<p>Seeds: {e(', '.join(map(str, g.seeds)))}.</p>",
                 _html_table(["rank", "policy", "runs", *_columns(g)], _policy_rows(g), 2,
                             "winner")]
+        if g.has_gaps:
+            paragraphs = gap_paragraphs(g)
+            out += ["<h3>Gap to the optimum</h3>"]
+            out += [f"<p>{e(line)}</p>" for line in paragraphs[:2]]
+            out.append(_html_table(["policy", "snapshots", "optimum status",
+                                    *[label for _, label in _gap_keys(g)]], _gap_rows(g), 1))
+            out += [f"<p>{e(line)}</p>" for line in paragraphs[2:]]
         for _, caption, png in plots.get(g.slug, []):
             data = base64.b64encode(png).decode("ascii")
             out.append(f'<figure><img alt="{e(caption)}" src="data:image/png;base64,{data}">'

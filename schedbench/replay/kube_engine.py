@@ -36,6 +36,10 @@ deterministic for a seed.
 - an event log of ``(time, kind, pod id, node, gpu indices)`` with kinds ``bind``,
   ``depart``, ``evict``, ``fail`` is kept (:class:`KubeReplay`), from which the final state can
   be rebuilt.
+- ``spec.optimal``: every K arrivals and at the last arrival, after that instant's scheduling,
+  the active pods are re-placed by the CP-SAT baseline
+  (:class:`~schedbench.replay.reoptimise.ReplayReoptimiser`) into ``RunResult.optimal``; the
+  replay itself is unchanged, and the time spent there is left out of ``wall_seconds``.
 
 **fill** (the FGD paper's method, ``fgd-fill-method.md``) -
 :func:`schedbench.gpushare.fill.prepare_fill` gives the pods in attempt order (sorted by id,
@@ -121,11 +125,16 @@ def quiet_filter_reasons(framework) -> None:
     plugins = framework.filter_plugins
 
     def filter_reasons(state, pod, outcome):
-        out = {}
-        for i in np.flatnonzero(outcome.codes != 0):
-            node = int(outcome.nodes[i])
-            why = outcome.explained.get(node) if outcome.explained else None
-            out[node] = why if why is not None else (plugins[outcome.failed_by[i]].name, [])
+        bad = np.flatnonzero(outcome.codes != 0)
+        failed_by = outcome.failed_by[bad].tolist()
+        by_plugin = {j: (plugins[j].name, ()) for j in set(failed_by)}  # (shared, immutable)
+        out = dict(zip(outcome.nodes[bad].tolist(), map(by_plugin.__getitem__, failed_by)))
+        explained = outcome.explained
+        if explained:
+            for node in out:
+                why = explained.get(node)
+                if why is not None:
+                    out[node] = why
         return out
 
     framework.filter_reasons = filter_reasons
@@ -232,6 +241,8 @@ class KubeReplay:
     keep_log: bool = True    # keep the event log (``replay`` does not: 3 events per pod)
     group_services: bool = True   # one Service per trace group (kube's default spreading)
     log: list[LogEvent] = field(default_factory=list)
+    #: ``spec.optimal``'s solver (default :func:`schedbench.optimal.solve_snapshot`)
+    solver: object = None
 
     def run(self) -> RunResult:
         t0 = _time.perf_counter()
@@ -271,6 +282,22 @@ class KubeReplay:
         queue = sched.queue
         names = sched.snapshot.node_names
         log = self.log.append if self.keep_log else (lambda event: None)
+        reopt = None
+        if spec.optimal is not None:
+            from .reoptimise import ReplayReoptimiser, active_rows
+
+            reopt = ReplayReoptimiser(trace, spec, cfg, profile, self.group_services, n,
+                                      solver=self.solver)
+
+            def reoptimise() -> None:
+                figures = meter.figures()
+                rows = active_rows(bound, [qp.key for qp in queue.pending()], index_of,
+                                   pods.arrival)
+                reopt.take(sched.clock, arrived, pods, rows,
+                           {i: names[b.node] for i, b in bound.items()},
+                           {"placed": len(bound), "nodes_used": figures["nodes_used"],
+                            "frag_amount_pct": figures["frag_amount_pct"]
+                            if meter.gpu_total else None})
 
         def counts() -> dict:
             placed = placed_ever - preempted
@@ -326,6 +353,8 @@ class KubeReplay:
                 if r is None:
                     break
                 handle(r)
+            if reopt is not None and reopt.due(arrived):
+                reoptimise()
             if at_last_arrival is None and ai >= n:
                 at_last_arrival = meter.figures()
             t_event = math.inf
@@ -367,7 +396,7 @@ class KubeReplay:
             sample(end)
         if at_last_arrival is None or FIGURES_AT == "end":
             at_last_arrival = meter.figures()
-        wall = _time.perf_counter() - t0
+        wall = _time.perf_counter() - t0 - (reopt.seconds if reopt is not None else 0.0)
         metrics = dict(counts())
         for k in METRIC_KEYS:
             if k not in metrics and k != "wall_seconds":
@@ -383,12 +412,16 @@ class KubeReplay:
             "gpu_alloc_pct_end": rows[-1]["gpu_alloc_pct"],
             "engine": "kube",
         })
+        if reopt is not None:
+            extra["optimal_every"] = reopt.every
+            extra["optimal_seconds"] = reopt.seconds
         if len(rows) > self.samples + 1:  # the run outlasted the expected horizon
             k = math.ceil(len(rows) / self.samples)
             rows = rows[:-1:k] + rows[-1:]
         ts = pd.DataFrame(rows, columns=list(TIMESERIES_COLUMNS))
         return RunResult(spec=spec, trace_name=getattr(trace, "name", ""), metrics=metrics,
-                         extra=extra, timeseries=ts, placements=placement)
+                         extra=extra, timeseries=ts, placements=placement,
+                         optimal=reopt.points if reopt is not None else None)
 
 
 def _queue_wake(sched: Scheduler) -> float:
@@ -410,9 +443,10 @@ def _queue_wake(sched: Scheduler) -> float:
     return best
 
 
-def replay(trace, spec: RunSpec) -> RunResult:
-    """Event-driven replay of ``trace`` under ``spec.policy`` (see the module docstring)."""
-    return KubeReplay(trace, spec, keep_log=False).run()
+def replay(trace, spec: RunSpec, solver=None) -> RunResult:
+    """Event-driven replay of ``trace`` under ``spec.policy`` (see the module docstring);
+    with ``spec.optimal``, re-optimised snapshots (:mod:`.reoptimise`) by ``solver``."""
+    return KubeReplay(trace, spec, keep_log=False, solver=solver).run()
 
 
 # ----------------------------------------------------------------------------------- fill
