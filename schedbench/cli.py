@@ -325,9 +325,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     compare.validate_policies(policies)
     if args.dask is None:       # a Dask cluster may see paths this machine does not
         compare.validate_traces(traces, args.nodes)
+    optimal = compare.optimal_options(policies, args.optimal_every, args.optimal_time_limit,
+                                      args.optimal_workers)
     specs = compare.expand_specs(traces, policies, seeds, experiment=args.experiment,
                                  nodes=args.nodes, tune=args.tune,
-                                 fail_unschedulable=args.fail_unschedulable)
+                                 fail_unschedulable=args.fail_unschedulable, optimal=optimal)
     outcomes = compare.run_sweep(specs, jobs=args.jobs, dask=args.dask)
     results = [o for o in outcomes if not isinstance(o, compare.RunFailure)]
     failures = [o for o in outcomes if isinstance(o, compare.RunFailure)]
@@ -468,7 +470,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated built-in policies (default, best-fit, worst-fit, "
                    "spread, balanced, first-fit, random, dot-product), the FGD paper's atc23-* "
                    "policies, or KubeSchedulerConfiguration files (default: "
-                   "best-fit,worst-fit,spread,default)")
+                   "best-fit,worst-fit,spread,default); add 'optimal' for the CP-SAT optimum "
+                   "and each policy's gap to it")
     seeds = p.add_mutually_exclusive_group()
     seeds.add_argument("--seeds", type=_positive_int, metavar="N",
                        help="run N seeds: FIRST-SEED .. FIRST-SEED+N-1, i.e. 42..51 for "
@@ -485,6 +488,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fill: inflate the workload to X times the GPU capacity (default: 1.3)")
     p.add_argument("--fail-unschedulable", action="store_true",
                    help="replay: a pod that fits nowhere fails instead of waiting to retry")
+    p.add_argument("--optimal-every", type=_positive_int, metavar="K",
+                   help="with the optimal policy, replay: re-optimise the active pods every K "
+                   "arrivals and at the last arrival (default: ten snapshots per replay)")
+    p.add_argument("--optimal-time-limit", type=float, metavar="S",
+                   help="with the optimal policy: seconds per CP-SAT solve (default: 10)")
+    p.add_argument("--optimal-workers", type=_positive_int, metavar="N",
+                   help="with the optimal policy: CP-SAT workers per solve (default: 1; runs "
+                   "already go in parallel, see --jobs)")
     p.add_argument("--jobs", type=_positive_int, metavar="N",
                    help="local worker processes (default: one per CPU; 1 runs in this "
                    "process)")
@@ -500,6 +511,13 @@ def build_parser() -> argparse.ArgumentParser:
     from .traces.cli import register as register_trace_commands
 
     register_trace_commands(sub)
+
+    from .optimal.cli import register as register_optimal_command
+
+    register_optimal_command(sub)
+    from .sim.cli import register as register_simulate_command
+
+    register_simulate_command(sub)
     return parser
 
 

@@ -159,7 +159,31 @@ def _service_index(cluster: Any) -> dict[tuple[str, str, str], list[int]]:
 def default_selector(pod: Pod, cluster: Any) -> Selector:
     """kube's ``helper.DefaultSelector(pod, services, rcs, rss, sss)`` (see module docstring).
     Without requirements (nothing selects the pod) the result is :meth:`Selector.everything`,
-    which callers treat as 'no default selector'."""
+    which callers treat as 'no default selector'. Memoised per (namespace, labels, controller)
+    while the cluster's Services and controller lists are the same objects of the same
+    lengths (workload selectors are immutable, as in Kubernetes)."""
+    owner = _controller(pod)
+    lists = tuple(getattr(cluster, a, None) for a in _SELECTOR_SOURCES)
+    version = tuple((id(x), len(x)) if x is not None else None for x in lists)
+    cache = getattr(cluster, "_default_selector_cache", None)
+    if cache is None or cache[0] != version:
+        cache = (version, {})
+        try:
+            cluster._default_selector_cache = cache
+        except AttributeError:  # (a cluster-like object without attributes of its own)
+            return _default_selector(pod, cluster)
+    key = (pod.metadata.namespace, frozenset(pod.metadata.labels.items()),
+           (owner.api_version, owner.kind, owner.name) if owner is not None else None)
+    got = cache[1].get(key)
+    if got is None:
+        got = cache[1][key] = _default_selector(pod, cluster)
+    return got
+
+
+_SELECTOR_SOURCES = ("services", "replication_controllers", "replica_sets", "stateful_sets")
+
+
+def _default_selector(pod: Pod, cluster: Any) -> Selector:
     ns = pod.metadata.namespace
     labels = pod.metadata.labels
     merged: dict[str, str] = {}
