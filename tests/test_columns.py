@@ -45,21 +45,13 @@ def _pairs(alloc, req, nz, request, nonzero, node):
             for i in range(alloc.shape[0])]
 
 
-@given(column_cases(resources=2), st.sampled_from([C.LEAST, C.MOST]))
-def test_allocation_scores_equal_reference_two_resources(case, strategy):
+@given(st.integers(2, 3).flatmap(lambda r: column_cases(resources=r)),
+       st.sampled_from([C.LEAST, C.MOST]))
+def test_allocation_scores_equal_reference(case, strategy):
+    """Two resources (the one-pass kernel) and three (the per-resource passes)."""
     alloc, req, nz, cols, request, nonzero, weights = case
-    n = alloc.shape[1]
-    got = C.allocation_scores_all(cols, n, strategy, np.arange(2), nonzero, request, weights)
-    ref = least_allocated if strategy == C.LEAST else most_allocated
-    want = [ref(_pairs(alloc, req, nz, request, nonzero, j), list(weights)) for j in range(n)]
-    assert got.tolist() == want
-
-
-@given(column_cases(resources=3), st.sampled_from([C.LEAST, C.MOST]))
-def test_allocation_scores_equal_reference_three_resources(case, strategy):
-    alloc, req, nz, cols, request, nonzero, weights = case
-    n = alloc.shape[1]
-    got = C.allocation_scores_all(cols, n, strategy, np.arange(3), nonzero, request, weights)
+    n, r = alloc.shape[1], alloc.shape[0]
+    got = C.allocation_scores_all(cols, n, strategy, np.arange(r), nonzero, request, weights)
     ref = least_allocated if strategy == C.LEAST else most_allocated
     want = [ref(_pairs(alloc, req, nz, request, nonzero, j), list(weights)) for j in range(n)]
     assert got.tolist() == want
@@ -72,6 +64,29 @@ def test_balanced_scores_equal_reference(case):
     got = C.balanced_scores_all(cols, n, np.arange(2), nonzero, request)
     want = [balanced(_pairs(alloc, req, nz, request, nonzero, j)) for j in range(n)]
     assert got.tolist() == want
+
+
+@given(column_cases(resources=2), st.sampled_from([C.LEAST, C.MOST]), st.integers(0, 5),
+       st.integers(0, 5), st.data())
+def test_fit_and_balanced_in_one_pass_equal_reference(case, strategy, w_fit, w_bal, data):
+    """The one-pass kernel, over every node and over a subset in any order."""
+    alloc, req, nz, cols, request, nonzero, weights = case
+    n = alloc.shape[1]
+    ref = least_allocated if strategy == C.LEAST else most_allocated
+    bal_nonzero = np.array([False, False])
+    want = [w_fit * ref(_pairs(alloc, req, nz, request, nonzero, j), list(weights))
+            + w_bal * balanced(_pairs(alloc, req, nz, request, bal_nonzero, j))
+            for j in range(n)]
+    columns = np.arange(2)
+    out = np.full(n, 7, np.int64)
+    C.add_resource_scores(cols, np.zeros(0, np.int64), strategy, columns, nonzero, request,
+                          weights, w_fit, columns, bal_nonzero, request, w_bal, out)
+    assert (out - 7).tolist() == want
+    nodes = np.array(data.draw(st.lists(st.integers(0, n - 1), unique=True)), np.int64)
+    out = np.zeros(nodes.size, np.int64)
+    C.add_resource_scores(cols, nodes, strategy, columns, nonzero, request, weights, w_fit,
+                          columns, bal_nonzero, request, w_bal, out)
+    assert out.tolist() == [want[j] for j in nodes.tolist()]
 
 
 @njit(cache=True, error_model="numpy")

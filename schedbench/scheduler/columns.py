@@ -72,9 +72,7 @@ def _least_pass(alloc, inv, req, q, w, score, wsum, n):
     """One resource of LeastAllocated: ``(a - r) * 100 // a`` (0 when over-requested)."""
     for j in range(n):
         a = alloc[j]
-        r = req[j] + q
-        x = (a - r) * 100.0 if r <= a else 0.0
-        s = _floor_quotient(x, inv[j])
+        s = _resource_score(LEAST, a, req[j] + q, inv[j])
         has = a != 0.0
         score[j] += s * w if has else 0.0
         wsum[j] += w if has else 0.0
@@ -85,9 +83,7 @@ def _most_pass(alloc, inv, req, q, w, score, wsum, n):
     """One resource of MostAllocated: ``min(r, a) * 100 // a``."""
     for j in range(n):
         a = alloc[j]
-        r = req[j] + q
-        x = (r if r <= a else a) * 100.0
-        s = _floor_quotient(x, inv[j])
+        s = _resource_score(MOST, a, req[j] + q, inv[j])
         has = a != 0.0
         score[j] += s * w if has else 0.0
         wsum[j] += w if has else 0.0
@@ -103,47 +99,66 @@ def _resource_score(strategy, a, r, y):
     return _floor_quotient(x, y)
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _pair_columns(cols, columns, nonzero):
+    """Allocatable, 1/allocatable and requested (or non-zero requested) of two resources."""
+    return (cols[ALLOC, columns[0]], cols[ALLOC, columns[1]],
+            cols[INV_ALLOC, columns[0]], cols[INV_ALLOC, columns[1]],
+            cols[NONZERO if nonzero[0] else REQUESTED, columns[0]],
+            cols[NONZERO if nonzero[1] else REQUESTED, columns[1]])
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _weights(weights):
+    """Two resource weights and the reciprocals of the weight sums a node can have."""
+    w0 = np.float64(weights[0])
+    w1 = np.float64(weights[1])
+    return (w0, w1, 1.0 / w0 if w0 > 0.0 else 0.0, 1.0 / w1 if w1 > 0.0 else 0.0,
+            1.0 / (w0 + w1) if w0 + w1 > 0.0 else 0.0)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _fit_node(strategy, a0, a1, r0, r1, y0, y1, w):
+    """NodeResourcesFit of one node over two resources: ``sum(score * weight) //
+    sum(weight)`` over the resources with allocatable > 0 (``w`` from :func:`_weights`)."""
+    w0, w1, y_w0, y_w1, y_w01 = w
+    s0 = _resource_score(strategy, a0, r0, y0)
+    s1 = _resource_score(strategy, a1, r1, y1)
+    h0 = a0 != 0.0
+    h1 = a1 != 0.0
+    num = (s0 * w0 if h0 else 0.0) + (s1 * w1 if h1 else 0.0)
+    yw = (y_w01 if h1 else y_w0) if h0 else (y_w1 if h1 else 0.0)
+    return np.int64(_floor_quotient(num, yw))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _balanced_node(a0, a1, r0, r1, y0, y1):
+    """BalancedAllocation of one node over two resources (see balanced_scores_all)."""
+    f0 = _quotient(r0, a0, y0)
+    f1 = _quotient(r1, a1, y1)
+    f0 = f0 if f0 <= 1.0 else 1.0
+    f1 = f1 if f1 <= 1.0 else 1.0
+    std = abs((f0 - f1) / 2.0)
+    return np.int64((1.0 - std) * 100.0) if (a0 != 0.0 and a1 != 0.0) else 100
+
+
 @njit(cache=True, error_model="numpy")
 def _allocation_scores_pair(cols, n, strategy, columns, nonzero, request, weights):
     """:func:`allocation_scores_all` for two resources (CPU and memory, the usual case) in
     one pass."""
-    a0c = cols[ALLOC, columns[0]]
-    a1c = cols[ALLOC, columns[1]]
-    y0c = cols[INV_ALLOC, columns[0]]
-    y1c = cols[INV_ALLOC, columns[1]]
-    r0c = cols[NONZERO if nonzero[0] else REQUESTED, columns[0]]
-    r1c = cols[NONZERO if nonzero[1] else REQUESTED, columns[1]]
+    a0c, a1c, y0c, y1c, r0c, r1c = _pair_columns(cols, columns, nonzero)
     q0 = np.float64(request[0])
     q1 = np.float64(request[1])
-    w0 = np.float64(weights[0])
-    w1 = np.float64(weights[1])
-    # sum(score * weight) // sum(weight), the sum over the resources with allocatable > 0
-    y_w0 = 1.0 / w0 if w0 > 0.0 else 0.0
-    y_w1 = 1.0 / w1 if w1 > 0.0 else 0.0
-    y_w01 = 1.0 / (w0 + w1) if w0 + w1 > 0.0 else 0.0
+    w = _weights(weights)
     out = np.empty(n, np.int64)
     if strategy == LEAST:
         for j in range(n):
-            a0 = a0c[j]
-            a1 = a1c[j]
-            s0 = _resource_score(LEAST, a0, r0c[j] + q0, y0c[j])
-            s1 = _resource_score(LEAST, a1, r1c[j] + q1, y1c[j])
-            h0 = a0 != 0.0
-            h1 = a1 != 0.0
-            num = (s0 * w0 if h0 else 0.0) + (s1 * w1 if h1 else 0.0)
-            yw = (y_w01 if h1 else y_w0) if h0 else (y_w1 if h1 else 0.0)
-            out[j] = np.int64(_floor_quotient(num, yw))
+            out[j] = _fit_node(LEAST, a0c[j], a1c[j], r0c[j] + q0, r1c[j] + q1, y0c[j],
+                               y1c[j], w)
     else:
         for j in range(n):
-            a0 = a0c[j]
-            a1 = a1c[j]
-            s0 = _resource_score(MOST, a0, r0c[j] + q0, y0c[j])
-            s1 = _resource_score(MOST, a1, r1c[j] + q1, y1c[j])
-            h0 = a0 != 0.0
-            h1 = a1 != 0.0
-            num = (s0 * w0 if h0 else 0.0) + (s1 * w1 if h1 else 0.0)
-            yw = (y_w01 if h1 else y_w0) if h0 else (y_w1 if h1 else 0.0)
-            out[j] = np.int64(_floor_quotient(num, yw))
+            out[j] = _fit_node(MOST, a0c[j], a1c[j], r0c[j] + q0, r1c[j] + q1, y0c[j],
+                               y1c[j], w)
     return out
 
 
@@ -194,25 +209,12 @@ def balanced_scores_all(cols, n, columns, nonzero, request):
     """NodeResourcesBalancedAllocation's score over two resources of nodes ``0..n-1``:
     ``int((1 - |f0 - f1| / 2) * 100)`` with ``f = min(requested / allocatable, 1)``, 100 when
     an allocatable is zero (kube skips the resource, leaving one fraction: std 0)."""
-    a0c = cols[ALLOC, columns[0]]
-    a1c = cols[ALLOC, columns[1]]
-    y0c = cols[INV_ALLOC, columns[0]]
-    y1c = cols[INV_ALLOC, columns[1]]
-    r0c = cols[NONZERO if nonzero[0] else REQUESTED, columns[0]]
-    r1c = cols[NONZERO if nonzero[1] else REQUESTED, columns[1]]
+    a0c, a1c, y0c, y1c, r0c, r1c = _pair_columns(cols, columns, nonzero)
     q0 = np.float64(request[0])
     q1 = np.float64(request[1])
     out = np.empty(n, np.int64)
     for j in range(n):
-        a0 = a0c[j]
-        a1 = a1c[j]
-        f0 = _quotient(r0c[j] + q0, a0, y0c[j])
-        f1 = _quotient(r1c[j] + q1, a1, y1c[j])
-        f0 = f0 if f0 <= 1.0 else 1.0
-        f1 = f1 if f1 <= 1.0 else 1.0
-        std = abs((f0 - f1) / 2.0)
-        b = np.int64((1.0 - std) * 100.0)
-        out[j] = b if (a0 != 0.0 and a1 != 0.0) else 100
+        out[j] = _balanced_node(a0c[j], a1c[j], r0c[j] + q0, r1c[j] + q1, y0c[j], y1c[j])
     return out
 
 
@@ -235,57 +237,23 @@ def add_resource_scores(cols, nodes, strategy, fit_columns, fit_nonzero, fit_req
 @njit(cache=True, error_model="numpy", inline="always")
 def _fit_and_balanced(cols, nodes, strategy, fit_columns, fit_nonzero, fit_request,
                       fit_weights, w_fit, bal_columns, bal_nonzero, bal_request, w_bal, out):
-    a0c = cols[ALLOC, fit_columns[0]]
-    a1c = cols[ALLOC, fit_columns[1]]
-    y0c = cols[INV_ALLOC, fit_columns[0]]
-    y1c = cols[INV_ALLOC, fit_columns[1]]
-    r0c = cols[NONZERO if fit_nonzero[0] else REQUESTED, fit_columns[0]]
-    r1c = cols[NONZERO if fit_nonzero[1] else REQUESTED, fit_columns[1]]
-    b0c = cols[ALLOC, bal_columns[0]]
-    b1c = cols[ALLOC, bal_columns[1]]
-    z0c = cols[INV_ALLOC, bal_columns[0]]
-    z1c = cols[INV_ALLOC, bal_columns[1]]
-    t0c = cols[NONZERO if bal_nonzero[0] else REQUESTED, bal_columns[0]]
-    t1c = cols[NONZERO if bal_nonzero[1] else REQUESTED, bal_columns[1]]
+    a0c, a1c, y0c, y1c, r0c, r1c = _pair_columns(cols, fit_columns, fit_nonzero)
+    b0c, b1c, z0c, z1c, t0c, t1c = _pair_columns(cols, bal_columns, bal_nonzero)
     q0 = np.float64(fit_request[0])
     q1 = np.float64(fit_request[1])
     p0 = np.float64(bal_request[0])
     p1 = np.float64(bal_request[1])
-    w0 = np.float64(fit_weights[0])
-    w1 = np.float64(fit_weights[1])
-    y_w0 = 1.0 / w0 if w0 > 0.0 else 0.0
-    y_w1 = 1.0 / w1 if w1 > 0.0 else 0.0
-    y_w01 = 1.0 / (w0 + w1) if w0 + w1 > 0.0 else 0.0
+    w = _weights(fit_weights)
     if nodes.size == 0:
         for j in range(out.size):
-            out[j] += _fit_and_balanced_node(
-                strategy, a0c[j], a1c[j], r0c[j] + q0, r1c[j] + q1, y0c[j], y1c[j], w0, w1,
-                y_w0, y_w1, y_w01, b0c[j], b1c[j], t0c[j] + p0, t1c[j] + p1, z0c[j], z1c[j],
-                w_fit, w_bal)
+            out[j] += w_fit * _fit_node(strategy, a0c[j], a1c[j], r0c[j] + q0, r1c[j] + q1,
+                                        y0c[j], y1c[j], w) \
+                + w_bal * _balanced_node(b0c[j], b1c[j], t0c[j] + p0, t1c[j] + p1, z0c[j],
+                                         z1c[j])
     else:
         for i in range(nodes.size):
             j = nodes[i]
-            out[i] += _fit_and_balanced_node(
-                strategy, a0c[j], a1c[j], r0c[j] + q0, r1c[j] + q1, y0c[j], y1c[j], w0, w1,
-                y_w0, y_w1, y_w01, b0c[j], b1c[j], t0c[j] + p0, t1c[j] + p1, z0c[j], z1c[j],
-                w_fit, w_bal)
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _fit_and_balanced_node(strategy, a0, a1, r0, r1, y0, y1, w0, w1, y_w0, y_w1, y_w01,
-                           b0, b1, t0, t1, z0, z1, w_fit, w_bal):
-    """One node of :func:`_fit_and_balanced` (``strategy`` a constant at each call site)."""
-    s0 = _resource_score(strategy, a0, r0, y0)
-    s1 = _resource_score(strategy, a1, r1, y1)
-    h0 = a0 != 0.0
-    h1 = a1 != 0.0
-    num = (s0 * w0 if h0 else 0.0) + (s1 * w1 if h1 else 0.0)
-    yw = (y_w01 if h1 else y_w0) if h0 else (y_w1 if h1 else 0.0)
-    fit = np.int64(_floor_quotient(num, yw))
-    f0 = _quotient(t0, b0, z0)
-    f1 = _quotient(t1, b1, z1)
-    f0 = f0 if f0 <= 1.0 else 1.0
-    f1 = f1 if f1 <= 1.0 else 1.0
-    std = abs((f0 - f1) / 2.0)
-    bal = np.int64((1.0 - std) * 100.0) if (b0 != 0.0 and b1 != 0.0) else 100
-    return fit * w_fit + bal * w_bal
+            out[i] += w_fit * _fit_node(strategy, a0c[j], a1c[j], r0c[j] + q0, r1c[j] + q1,
+                                        y0c[j], y1c[j], w) \
+                + w_bal * _balanced_node(b0c[j], b1c[j], t0c[j] + p0, t1c[j] + p1, z0c[j],
+                                         z1c[j])
