@@ -362,7 +362,7 @@ class KubeReplay:
                 t_event = float(pods.arrival[order[ai]])
             if departures:
                 t_event = min(t_event, departures[0][0])
-            t_next = min(t_event, _queue_wake(sched))
+            t_next = min(t_event, sched.next_retry_time())
             if t_next == math.inf:
                 break
             while next_sample < t_next and next_sample <= horizon:
@@ -422,25 +422,6 @@ class KubeReplay:
         return RunResult(spec=spec, trace_name=getattr(trace, "name", ""), metrics=metrics,
                          extra=extra, timeseries=ts, placements=placement,
                          optimal=reopt.points if reopt is not None else None)
-
-
-def _queue_wake(sched: Scheduler) -> float:
-    """When the queue would next let a pod that failed before the cluster last changed
-    retry: its error backoff completing, or the 30 s flush of pods parked for 5 minutes."""
-    q = sched.queue
-    best = math.inf
-    t = q.next_backoff_expiry(newer_than=sched.version)
-    if t is not None:
-        best = t
-    # the unschedulable pool is in order of parking (timestamps and versions ascending), so
-    # its first pod is the only candidate (Queue.next_leftover_flush, in O(1))
-    for qp in q.unschedulable.values():
-        if qp.version < sched.version:
-            due = qp.timestamp + q.max_in_unschedulable
-            period = 30.0
-            best = min(best, (math.floor(due / period) + 1) * period)
-        break
-    return best
 
 
 def replay(trace, spec: RunSpec, solver=None) -> RunResult:

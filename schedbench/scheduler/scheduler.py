@@ -24,6 +24,7 @@ among equally good preemption candidates goes to the first in dry-run order (kub
 from __future__ import annotations
 
 import gc
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -287,6 +288,24 @@ class Scheduler:
             if on_result is not None:
                 on_result(result)
         return self.results
+
+    def next_retry_time(self) -> float:
+        """When the queue would next let a pod that failed before the cluster last changed
+        retry (inf if never): its error backoff completing, or the 30 s flush of pods parked
+        for 5 minutes (the unschedulable pool is in parking order, so its first pod is the
+        only candidate). For event-driven callers (replays, the simulation)."""
+        q = self.queue
+        best = math.inf
+        t = q.next_backoff_expiry(newer_than=self.version)
+        if t is not None:
+            best = t
+        for qp in q.unschedulable.values():
+            if qp.version < self.version:
+                due = qp.timestamp + q.max_in_unschedulable
+                period = 30.0
+                best = min(best, (math.floor(due / period) + 1) * period)
+            break
+        return best
 
     def schedule_one(self) -> ScheduleResult | None:
         """One scheduling cycle for the head of the queue; None if nothing can be popped

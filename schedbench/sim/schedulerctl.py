@@ -354,21 +354,9 @@ class SchedulerController:
                                         priority=self.prio)
 
     def next_wake(self) -> float:
-        """When the queue next lets a pod that failed before the cluster last changed retry:
-        a backoff completing in the error backoff queue, or the 30 s flush of pods parked for
-        5 minutes (the pool is in parking order: its first pod is the only candidate)."""
-        sched, q = self.scheduler, self.queue
-        best = math.inf
-        t = q.next_backoff_expiry(newer_than=sched.version)
-        if t is not None:
-            best = t
-        for qp in q.unschedulable.values():
-            if qp.version < sched.version:
-                due = qp.timestamp + q.max_in_unschedulable
-                period = 30.0
-                best = min(best, (math.floor(due / period) + 1) * period)
-            break
-        return best
+        """When the queue next lets a pod that failed before the cluster last changed retry
+        (:meth:`Scheduler.next_retry_time`)."""
+        return self.scheduler.next_retry_time()
 
     def _apply(self, result: ScheduleResult) -> None:
         key = result.pod
