@@ -59,3 +59,11 @@ def test_readme_main_job_runs_on_the_bundled_trace(tmp_path, monkeypatch, capsys
         assert 0 <= m["gpu_alloc_pct"] <= 100
     printed = capsys.readouterr().out
     assert all(p in printed for p in ("best-fit", "worst-fit", "spread", "default"))
+
+
+def test_readme_optimal_and_simulation_example_runs(capsys):
+    """The second Python example (the optimal baseline and the simulation) runs as written."""
+    code = re.findall(r"```python\n(.*?)```", README, re.S)[1]
+    exec(compile(code, "README.md", "exec"), {})
+    status, placed = capsys.readouterr().out.split()[:2]
+    assert status in ("OPTIMAL", "FEASIBLE") and int(placed) >= 1
