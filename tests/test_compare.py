@@ -269,17 +269,16 @@ def test_cli_reports_failed_runs_and_exits_1(tmp_path, capsys, monkeypatch):
 # ----------------------------------------------------------------- the real engines, end to end
 
 
-def tiny_trace(directory) -> str:
-    """A native trace: 4 GPU nodes, 16 pods with fractional and whole GPUs, arrivals and
-    departures."""
+def tiny_trace(directory, n: int = 16, seed: int = 0) -> str:
+    """A native trace: 4 GPU nodes, ``n`` pods with fractional and whole GPUs, arrivals and
+    departures (also used by tests/test_compare_optimal.py)."""
     traces = pytest.importorskip("schedbench.traces")
     directory.mkdir(parents=True, exist_ok=True)
     nodes = pd.DataFrame({"name": [f"n{i}" for i in range(4)],
                           "cpu_milli": [8000, 8000, 16000, 16000],
                           "memory_mib": [32768] * 4, "gpu": [2, 2, 4, 4],
                           "gpu_model": ["T4", "T4", "V100", "V100"]})
-    rng = np.random.default_rng(0)
-    n = 16
+    rng = np.random.default_rng(seed)
     num_gpu = rng.choice([0, 1, 1, 2], n)
     gpu_milli = np.where(num_gpu == 1, rng.choice([250, 500, 1000], n),
                          np.where(num_gpu > 1, 1000, 0))

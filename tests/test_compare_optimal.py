@@ -22,6 +22,7 @@ from schedbench.replay.gaps import combine, comparison_points, run_gap, run_gaps
 from schedbench.replay.result import (METRIC_KEYS, OPTIMAL_POINT_KEYS, OptimalOptions,
                                       RunResult, RunSpec)
 from schedbench.scheduler.snapshot import choose_gpus
+from test_compare import tiny_trace
 
 # ---------------------------------------------------------------- a stand-in for the solver
 
@@ -69,32 +70,6 @@ def first_fit_solve(snapshot, pods, *, framework=None, objective=("placed", "nod
 
 
 CALLS: list[dict] = []
-
-
-def tiny_trace(directory, n: int = 16, seed: int = 0) -> str:
-    """A native trace: 4 GPU nodes, ``n`` pods with fractional and whole GPUs, arrivals and
-    departures (the one of tests/test_compare.py)."""
-    from schedbench.traces import load_trace
-
-    directory.mkdir(parents=True, exist_ok=True)
-    nodes = pd.DataFrame({"name": [f"n{i}" for i in range(4)],
-                          "cpu_milli": [8000, 8000, 16000, 16000],
-                          "memory_mib": [32768] * 4, "gpu": [2, 2, 4, 4],
-                          "gpu_model": ["T4", "T4", "V100", "V100"]})
-    rng = np.random.default_rng(seed)
-    num_gpu = rng.choice([0, 1, 1, 2], n)
-    gpu_milli = np.where(num_gpu == 1, rng.choice([250, 500, 1000], n),
-                         np.where(num_gpu > 1, 1000, 0))
-    pods = pd.DataFrame({"id": [f"p{i:02d}" for i in range(n)],
-                         "arrival": np.sort(rng.uniform(0, 100, n)).round(1),
-                         "duration": rng.uniform(20, 200, n).round(1),
-                         "cpu_milli": rng.choice([500, 1000, 4000], n),
-                         "memory_mib": rng.choice([1024, 4096], n),
-                         "num_gpu": num_gpu, "gpu_milli": gpu_milli})
-    (directory / "nodes.csv").write_text(nodes.to_csv(index=False))
-    (directory / "pods.csv").write_text(pods.to_csv(index=False))
-    load_trace(str(directory))
-    return str(directory)
 
 
 @pytest.fixture(scope="module")

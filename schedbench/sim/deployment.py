@@ -176,13 +176,7 @@ def equal_ignore_hash(a: Any, b: Any) -> bool:
 
 def revision(obj: Any) -> int | None:
     """The revision annotation as an int; None when absent or not a number."""
-    text = obj.metadata.annotations.get(REVISION)
-    if text is None:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        return None
+    return _int_annotation(obj, REVISION)
 
 
 _revision_of = revision  # rollback()'s parameter is called revision
