@@ -22,9 +22,12 @@ quantity = st.one_of(st.integers(0, 3), st.integers(0, 10_000),
 
 
 @st.composite
-def column_cases(draw, resources: int = 2):
+def column_cases(draw, resources: int = 2, positive: bool = False):
+    """Columns of up to 40 nodes (allocatable above 0 everywhere when ``positive``)."""
     n = draw(st.integers(1, 40))
     alloc = np.array([[draw(quantity) for _ in range(n)] for _ in range(resources)], np.int64)
+    if positive:
+        alloc = np.maximum(alloc, 1)
     req = np.array([[draw(st.integers(0, max(0, 2 * int(a)))) if draw(st.booleans())
                      else draw(quantity) for a in row] for row in alloc], np.int64)
     req = np.minimum(req, LIMIT - 1)
@@ -66,27 +69,43 @@ def test_balanced_scores_equal_reference(case):
     assert got.tolist() == want
 
 
-@given(column_cases(resources=2), st.sampled_from([C.LEAST, C.MOST]), st.integers(0, 5),
-       st.integers(0, 5), st.data())
-def test_fit_and_balanced_in_one_pass_equal_reference(case, strategy, w_fit, w_bal, data):
-    """The one-pass kernel, over every node and over a subset in any order."""
+_plugin_weights = st.one_of(st.integers(0, 5), st.integers(0, C.WEIGHT_LIMIT - 1))
+
+
+@given(st.booleans().flatmap(lambda p: column_cases(resources=2, positive=p)),
+       st.sampled_from([C.LEAST, C.MOST]), _plugin_weights, _plugin_weights, st.booleans(),
+       st.booleans(), st.one_of(st.just(0), st.integers(0, 100 * C.WEIGHT_LIMIT - 1)),
+       st.data())
+def test_fit_and_balanced_in_one_pass_equal_reference(case, strategy, w_fit, w_bal,
+                                                      bal_same_columns, flags_known, base,
+                                                      data):
+    """The one-pass kernel, over every node and over a subset in any order: its plain loop
+    (no node lacks a resource, one pair of columns) and its general loop (zero allocatable
+    possible, or the plugins' columns swapped), plus a constant ``base``."""
     alloc, req, nz, cols, request, nonzero, weights = case
     n = alloc.shape[1]
     ref = least_allocated if strategy == C.LEAST else most_allocated
     bal_nonzero = np.array([False, False])
+    columns = np.arange(2)
+    bal_columns = columns if bal_same_columns else columns[::-1].copy()
+    bal_request = request if bal_same_columns else request[::-1].copy()
+    # the snapshot's flags: exact, or "some node may lack it" on every column
+    zero_alloc = (alloc == 0).any(axis=1).astype(np.int64) if flags_known \
+        else np.ones(2, np.int64)
     want = [w_fit * ref(_pairs(alloc, req, nz, request, nonzero, j), list(weights))
             + w_bal * balanced(_pairs(alloc, req, nz, request, bal_nonzero, j))
             for j in range(n)]
-    columns = np.arange(2)
     out = np.full(n, 7, np.int64)
-    C.add_resource_scores(cols, np.zeros(0, np.int64), strategy, columns, nonzero, request,
-                          weights, w_fit, columns, bal_nonzero, request, w_bal, out)
-    assert (out - 7).tolist() == want
+    C.resource_scores_into(cols, zero_alloc, np.zeros(0, np.int64), strategy, columns, nonzero,
+                           request, weights, w_fit, bal_columns, bal_nonzero, bal_request,
+                           w_bal, float(base), out)
+    assert out.tolist() == [base + v for v in want]
     nodes = np.array(data.draw(st.lists(st.integers(0, n - 1), unique=True)), np.int64)
-    out = np.zeros(nodes.size, np.int64)
-    C.add_resource_scores(cols, nodes, strategy, columns, nonzero, request, weights, w_fit,
-                          columns, bal_nonzero, request, w_bal, out)
-    assert out.tolist() == [want[j] for j in nodes.tolist()]
+    out = np.full(nodes.size, 7, np.int64)
+    C.resource_scores_into(cols, zero_alloc, nodes, strategy, columns, nonzero, request,
+                           weights, w_fit, bal_columns, bal_nonzero, bal_request, w_bal,
+                           float(base), out)
+    assert out.tolist() == [base + want[j] for j in nodes.tolist()]
 
 
 @njit(cache=True, error_model="numpy")
@@ -148,6 +167,8 @@ def test_snapshot_columns_mirror_the_rows(nodes, pods):
         inv = np.where(alloc != 0, 1.0 / alloc, 0.0)
     assert np.array_equal(cols[C.INV_ALLOC, :r, :n], inv)
     assert snap.columns_exact
+    seen = snap.zero_allocatable_seen
+    assert all(seen[k] for k in range(r) if (snap.allocatable[:, k] == 0).any())
     lowest = [min((p.priority for p in on.values()), default=np.iinfo(np.int64).max)
               for on in snap.pods_on_node]
     assert snap.lowest_priority.tolist() == lowest
@@ -158,3 +179,20 @@ def test_a_quantity_beyond_the_limit_marks_the_columns_inexact():
     assert snap.columns_exact
     snap.add_node(_node("huge", 4000, LIMIT))  # 16 TiB of memory: beyond the exact range
     assert not snap.columns_exact
+
+
+def test_zero_allocatable_is_flagged_per_column():
+    """A column some node lacks is flagged (so the kernels keep kube's missing-resource
+    cases there): a node added without CPU, a node updated to none, and an extended resource
+    that appears later (0 on the nodes before it)."""
+    snap = NodeSnapshot([_node("a", 4000, 2**30), _node("b", 2000, 2**30)])
+    assert snap.zero_allocatable_seen.tolist() == [0, 0]
+    snap.update_node(_node("b", 0, 2**30))
+    assert snap.zero_allocatable_seen.tolist() == [1, 0]
+    gpu = Node(metadata=ObjectMeta(name="g"),
+               status=NodeStatus(allocatable={"cpu": 8000, "memory": 2**34, "pods": 110,
+                                              "example.com/fpga": 2}))
+    snap.add_node(gpu)
+    fpga = snap.resources.ids["example.com/fpga"]
+    assert snap.zero_allocatable_seen[fpga] == 1
+    assert snap.zero_allocatable_seen[1] == 0

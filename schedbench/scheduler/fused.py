@@ -49,7 +49,8 @@ from .plugins.node_affinity import _required, pinned_node_names
 from .plugins.node_ports import pod_host_ports
 from .plugins.node_unschedulable import tolerates_unschedulable
 from .podaffinity import pod_terms
-from .columns import EXACT_LIMIT, add_resource_scores, allocation_scores_all, balanced_scores_all
+from .columns import (EXACT_LIMIT, WEIGHT_LIMIT, _prefer_wide_vectors, allocation_scores_all,
+                      balanced_scores_all, resource_scores_into)
 from .resource_scoring import _allocation_scores, pod_score_input
 from .spreading import _controller, _service_index, default_selector
 from .taints import _count_untolerated, _tolerated
@@ -151,8 +152,9 @@ def _scorer(P, o, nodes, allocatable, requested, nonzero_requested):
 def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero_requested,
                  pod_count, allowed_pods, unschedulable, labels, taint_ptr, taint_key,
                  taint_value, taint_effect, gpu_free, gpu_count, gpu_model, img_ptr, img_image,
-                 img_size, img_num_nodes, columns, n_slots, inexact):
+                 img_size, img_num_nodes, columns, n_slots, cols_state):
     """One cycle: returns (feasible found, nodes processed, status, top nodes)."""
+    _prefer_wide_vectors()
     n = order.size
     # ---- unpack the pod
     f_unsched = P[H_UNSCHED] != 0
@@ -271,7 +273,7 @@ def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero
     status, total = _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested,
                                  labels, taint_ptr, taint_key, taint_value, taint_effect,
                                  img_ptr, img_image, img_size, img_num_nodes, columns,
-                                 n_slots, inexact, True)
+                                 n_slots, cols_state, True)
     if status != OK:
         return found, processed, status, nodes[:0].copy()
     return found, processed, OK, _top(nodes, total)
@@ -292,18 +294,29 @@ _CLUSTER_FIELDS = ("allocatable", "requested", "nonzero_requested", "pod_count",
                    "allowed_pods", "unschedulable", "labels", "taint_ptr", "taint_key",
                    "taint_value", "taint_effect", "gpu_free", "gpu_count", "gpu_model",
                    "img_ptr", "img_image", "img_size", "img_num_nodes", "cols", "n_slots",
-                   "inexact")
+                   "cols_state")
 structref.define_proxy(_ClusterArrays, _ClusterArraysType, list(_CLUSTER_FIELDS))
 
 
 @njit(cache=True)
 def _fused_cycle_of(order, start, to_find, P, mask, c):
     """:func:`_fused_cycle` over the arrays of ``c`` (a :class:`_ClusterArrays`)."""
+    _prefer_wide_vectors()
     return _fused_cycle(order, start, to_find, P, mask, c.allocatable, c.requested,
                         c.nonzero_requested, c.pod_count, c.allowed_pods, c.unschedulable,
                         c.labels, c.taint_ptr, c.taint_key, c.taint_value, c.taint_effect,
                         c.gpu_free, c.gpu_count, c.gpu_model, c.img_ptr, c.img_image,
-                        c.img_size, c.img_num_nodes, c.cols, c.n_slots, c.inexact)
+                        c.img_size, c.img_num_nodes, c.cols, c.n_slots, c.cols_state)
+
+
+@njit(cache=True)
+def _score_nodes_of(nodes, P, mask, c):
+    """:func:`_score_nodes` (all weighted totals) over the arrays of ``c``."""
+    _prefer_wide_vectors()
+    return _score_nodes(nodes, P, mask, c.allocatable, c.requested, c.nonzero_requested,
+                        c.labels, c.taint_ptr, c.taint_key, c.taint_value, c.taint_effect,
+                        c.img_ptr, c.img_image, c.img_size, c.img_num_nodes, c.cols, c.n_slots,
+                        c.cols_state, False)
 
 
 @njit(cache=True)
@@ -420,27 +433,50 @@ def _fast_scores(nodes, allocatable, requested, nonzero_requested, columns, nonz
 @njit(cache=True)
 def _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested, labels, taint_ptr,
                  taint_key, taint_value, taint_effect, img_ptr, img_image, img_size,
-                 img_num_nodes, cols, n_slots, inexact, ranking):
+                 img_num_nodes, cols, n_slots, cols_state, ranking):
     """RunScorePlugins of the pod packed in ``P`` over ``nodes``: (status, weighted totals).
     With ``ranking`` (only the top nodes matter) a plugin whose score is the same in-range
     value on every node is left out (the totals then differ from kube's by that constant).
     When ``nodes`` are most of the ``n_slots`` nodes, the resource scores are computed for
     every node at once from the float columns ``cols`` (:mod:`.columns`; exact unless
-    ``inexact[0]``) and picked for ``nodes``."""
+    ``cols_state[0]``) and picked for ``nodes``."""
+    _prefer_wide_vectors()
     found = nodes.size
-    total = np.zeros(found, np.int64)
-    dense = inexact[0] == 0 and 2 * found >= n_slots
+    total = np.empty(found, np.int64)
+    dense = cols_state[0] == 0 and 2 * found >= n_slots
     # resource scores of every node (``total`` itself when ``nodes`` are all nodes in order)
     identity = dense and _is_prefix(nodes, n_slots)
-    dense_total = total if identity else np.zeros(n_slots if dense else 0, np.int64)
-    have_dense = False
+    dense_total = total if identity else np.empty(n_slots if dense else 0, np.int64)
     constant = 0  # a weighted score that is the same on every node
     w = P[H_W_TAINT]
-    if w >= 0 and P[H_PNS] == 0:
+    if w >= 0 and P[H_PNS] == 0 and not ranking:
         # no node has a PreferNoSchedule taint: every count is 0, every normalized score 100
-        if not ranking:
-            constant += MAX_NODE_SCORE * w
-    elif w >= 0 and (P[H_PNS] != 0 or not ranking):
+        constant = MAX_NODE_SCORE * w
+    # NodeResourcesFit (Least/MostAllocated) + BalancedAllocation over CPU and memory, the
+    # usual pair, in one pass over the float columns, written first (the other plugins add
+    # to it) with the constant: every node at once when most are asked for (vectorised),
+    # else the nodes asked for
+    both = False
+    if cols_state[0] == 0 and 0 <= P[H_W_FIT] < WEIGHT_LIMIT and 0 <= P[H_W_BAL] < WEIGHT_LIMIT \
+            and constant < MAX_NODE_SCORE * WEIGHT_LIMIT:
+        of = P[H_OFF_SFIT] + 2
+        ob = P[H_OFF_SBAL] + 2
+        if P[of - 1] == 2 and P[of] >= 0 and P[of + 1] >= 0 and P[ob - 1] == 2 \
+                and P[ob - 2] == 3 and _columns_apply(P, of, 2, P[of - 2]) \
+                and _columns_apply(P, ob, 2, 3):
+            resource_scores_into(cols, cols_state[1:], nodes[:0] if dense else nodes, P[of - 2],
+                                 P[of:of + 2], P[of + 2:of + 4] != 0, P[of + 4:of + 6],
+                                 P[of + 6:of + 8], P[H_W_FIT], P[ob:ob + 2],
+                                 P[ob + 2:ob + 4] != 0, P[ob + 4:ob + 6], P[H_W_BAL],
+                                 np.float64(constant), dense_total if dense else total)
+            both = True
+            constant = 0  # (added)
+    if not both:
+        dense_total[:] = 0
+    if not (both and (identity or not dense)):
+        total[:] = 0
+    have_dense = both and dense
+    if w >= 0 and P[H_PNS] != 0:
         o = P[H_OFF_TOL]
         ta = P[o]
         tp = P[o + 1]
@@ -491,22 +527,6 @@ def _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested, labe
         _default_normalize(s, False)
         if not _add(total, s, w):
             return OUT_OF_RANGE, total
-    # NodeResourcesFit (Least/MostAllocated) + BalancedAllocation over CPU and memory, the
-    # usual pair, in one pass over the float columns: every node at once when most are asked
-    # for (vectorised), else the nodes asked for
-    both = False
-    if inexact[0] == 0 and P[H_W_FIT] >= 0 and P[H_W_BAL] >= 0:
-        of = P[H_OFF_SFIT] + 2
-        ob = P[H_OFF_SBAL] + 2
-        if P[of - 1] == 2 and P[of] >= 0 and P[of + 1] >= 0 and P[ob - 1] == 2 \
-                and P[ob - 2] == 3 and _columns_apply(P, of, 2, P[of - 2]) \
-                and _columns_apply(P, ob, 2, 3):
-            add_resource_scores(cols, nodes[:0] if dense else nodes, P[of - 2], P[of:of + 2],
-                                P[of + 2:of + 4] != 0, P[of + 4:of + 6], P[of + 6:of + 8],
-                                P[H_W_FIT], P[ob:ob + 2], P[ob + 2:ob + 4] != 0,
-                                P[ob + 4:ob + 6], P[H_W_BAL], dense_total if dense else total)
-            have_dense = dense
-            both = True
     for h, ho in ((H_W_FIT, H_OFF_SFIT), (H_W_BAL, H_OFF_SBAL)):
         w = P[h]
         if w < 0 or both:
@@ -1134,7 +1154,7 @@ class FusedPath:
                                 snap.pod_count, snap.allowed_pods, snap.unschedulable,
                                 snap.labels, ptr, t_key, t_value, t_effect, snap.gpu_free,
                                 snap.gpu_count, snap.gpu_model, *images, snap.columns,
-                                snap.num_nodes, snap._cols_inexact)
+                                snap.num_nodes, snap._cols_state)
         self._arrays = (snap.generation, snap.allocatable, snap.labels, arrays)
         return arrays
 
@@ -1147,17 +1167,8 @@ class FusedPath:
         if packed is None or not self._dynamic_ok(pod):
             return None
         P, mask = packed
-        snap = self.snapshot
-        ptr, t_key, t_value, t_effect = snap.taint_arrays
-        if self.img is not None:
-            idx = self.img.index()
-            images = (idx.ptr, idx.image, idx.size, idx.num_nodes)
-        else:
-            images = _EMPTY_IMAGES
-        status, total = _score_nodes(np.ascontiguousarray(nodes, np.int64), P, mask,
-                                     snap.allocatable, snap.requested, snap.nonzero_requested,
-                                     snap.labels, ptr, t_key, t_value, t_effect, *images,
-                                     snap.columns, snap.num_nodes, snap._cols_inexact, False)
+        status, total = _score_nodes_of(np.ascontiguousarray(nodes, np.int64), P, mask,
+                                        self._cluster_arrays())
         return total if status == OK else None
 
 

@@ -327,7 +327,10 @@ class NodeSnapshot:
         # Float64 column copies of allocatable, requested, non-zero requested and
         # 1/allocatable for the vectorised score kernels (:mod:`.columns`): [4, resource, node].
         self._cols = np.zeros((4, 2, 0), np.float64)
-        self._cols_inexact = np.zeros(1, np.int64)
+        # [0]: some quantity left the range where the float columns are exact (kept set);
+        # [1 + k]: some node slot has allocatable 0 in column k (the score kernels' plain loop
+        # skips kube's "resource not on this node" cases when neither column has one)
+        self._cols_state = np.zeros(3, np.int64)
         self._lowest = np.zeros(0, np.int64)
         #: GPU model names to ids (``gpu_model[n]``).
         self.gpu_models = Interner()
@@ -389,6 +392,10 @@ class NodeSnapshot:
             cols = np.zeros((4, r, self._cols.shape[2]), np.float64)
             cols[:, : self._cols.shape[1]] = self._cols
             self._cols = cols
+            state = np.zeros(1 + r, np.int64)
+            state[: self._cols_state.size] = self._cols_state
+            state[self._cols_state.size:] = 1 if self._n else 0  # 0 on the existing nodes
+            self._cols_state = state
 
     def _ensure_label_columns(self) -> None:
         k = len(self.vocab.keys)
@@ -423,9 +430,15 @@ class NodeSnapshot:
         return self._cols
 
     @property
+    def zero_allocatable_seen(self) -> np.ndarray:
+        """Per resource column: 1 when some node slot has (or had) allocatable 0 there. The
+        score kernels run their plain loop only on columns where this is 0."""
+        return self._cols_state[1:]
+
+    @property
     def columns_exact(self) -> bool:
         """Every allocatable and requested quantity has stayed within ``[0, 2**44)``."""
-        return not self._cols_inexact[0]
+        return not self._cols_state[0]
 
     @property
     def max_gpus(self) -> int:
@@ -507,7 +520,8 @@ class NodeSnapshot:
         with np.errstate(divide="ignore"):
             self._cols[3, : row.size, i] = np.where(row != 0, 1.0 / row, 0.0)
         if (row < 0).any() or (row >= _EXACT_LIMIT).any():
-            self._cols_inexact[0] = 1
+            self._cols_state[0] = 1
+        self._cols_state[1: 1 + row.size] |= row == 0
         self._allowed[i] = alloc.get("pods", 0)
         self._unsched[i] = node.spec.unschedulable
         self._alive[i] = True
@@ -653,7 +667,7 @@ class NodeSnapshot:
         else:
             nz = pod.nonzero_vector
         _account(self._req, self._nz, self._pods, node, req, nz, 1, self._cols,
-                 self._cols_inexact)
+                 self._cols_state)
         if pod.priority < self._lowest[node]:
             self._lowest[node] = pod.priority
         if pod.num_gpu:
@@ -671,7 +685,7 @@ class NodeSnapshot:
             raise ValueError(f"pod {pod.key} is not bound in this snapshot")
         req, nz = self.request_vectors(pod)
         _account(self._req, self._nz, self._pods, node, req, nz, -1, self._cols,
-                 self._cols_inexact)
+                 self._cols_state)
         if pod.num_gpu:
             self._release_gpus(pod, node)
         del self.pods[pod.key]
