@@ -10,11 +10,13 @@ reference comparisons in ``test_scheduler_runs.py`` run with the fused path on, 
 
 from __future__ import annotations
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
 from schedbench.config import parse_scheduler_config
 from schedbench.scheduler import fused
+from schedbench.scheduler.framework import CycleState
 from schedbench.scheduler.scheduler import Scheduler
 from tests.reference import scheduler as ref
 from tests.test_scheduler_runs import (
@@ -111,6 +113,34 @@ def test_fused_default_profile_equals_the_reference(seed, shape, run_seed):
     assert placements(s) == r.run()
 
 
+@given(seed=st.integers(0, 2**32 - 1), shape=shapes(), data=st.data(),
+       policy=st.sampled_from(["default", "best-fit", "spread", "added-affinity"]))
+def test_fused_scores_equal_the_per_plugin_scores(seed, shape, data, policy):
+    """The kernel's weighted totals (:meth:`FusedPath.score`) equal PreScore + Score +
+    NormalizeScore + weights of the per-plugin path on any set of nodes (the Services and
+    ReplicaSets of the random clusters give pods kube's default spread constraints, scored
+    over the nodes given: their number and zones weigh the constraints)."""
+    shape = Shape(**{**shape.__dict__, "extras": True})
+    docs = generate(seed, shape)
+    cfg = ALL[policy]
+    s = Scheduler(build(docs), cfg.profile(), config=cfg, seed=0)
+    if s.fused is None:
+        return
+    fw = s.framework
+    alive = s.snapshot.alive_nodes()
+    for pod in s.cluster.pending_pods():
+        info = s.snapshot.pod_info(pod)
+        picked = data.draw(st.lists(st.sampled_from(alive.tolist()), unique=True, min_size=1))
+        for nodes in (alive, np.array(picked, np.int64)):
+            got = s.fused.score(info, nodes)
+            if got is None:
+                continue
+            state = CycleState()
+            fw.run_pre_filter(state, info, alive)
+            want = fw.run_scores(state, info, nodes, fw.run_pre_score(state, info, nodes))
+            assert got.tolist() == want.total.tolist()
+
+
 def _plain_cluster_docs(n_nodes: int, n_pods: int) -> list[dict]:
     docs = []
     for i in range(n_nodes):
@@ -151,6 +181,37 @@ def test_fused_path_is_taken_for_plain_pods(monkeypatch):
     s2.run()
     assert len(calls) == 30
     assert _trace(s2) == _trace(s)
+
+
+def test_pods_a_service_selects_are_fused_with_default_spreading(monkeypatch):
+    """Pods a Service selects get kube's system default spread constraints: the kernel
+    scores them (no per-plugin PreFilter or PreScore runs) and the run equals the per-plugin
+    path's, attempt for attempt. A pod with a nodeSelector falls back (its node affinity
+    decides which nodes count for spreading)."""
+    docs = _plain_cluster_docs(12, 40)
+    docs.append({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "svc"},
+                 "spec": {"selector": {"app": "a"}, "ports": [{"port": 80}]}})
+    docs.append({"apiVersion": "v1", "kind": "Pod",
+                 "metadata": {"name": "pinned", "labels": {"app": "a"}},
+                 "spec": {"nodeSelector": {"topology.kubernetes.io/zone": "z1"},
+                          "containers": [{"name": "c", "resources": {
+                              "requests": {"cpu": "100m"}}}]}})
+    cfg = CONFIGS["default"]
+    s = Scheduler(build(docs), cfg.profile(), config=cfg, seed=4)
+    per_plugin = []
+    for point in ("run_pre_filter", "run_pre_score"):
+        orig = getattr(s.framework, point)
+        monkeypatch.setattr(s.framework, point,
+                            lambda *a, _o=orig, **k: per_plugin.append(a[1].key) or _o(*a, **k))
+    s.enqueue_pending()
+    s.run()
+    assert sum(1 for r in s.results if r.node) == 41
+    assert set(per_plugin) == {"default/pinned"}
+    b = _run(docs, cfg, 4, False)
+    assert _trace(s) == _trace(b)
+    # the spreading score matters here: the pods spread over hosts and zones
+    per_node = [len(on) for on in s.snapshot.pods_on_node]
+    assert max(per_node) - min(per_node) <= 1
 
 
 def test_failures_and_unknown_plugins_fall_back():

@@ -22,7 +22,13 @@ from schedbench.scheduler.plugins.pod_topology_spread import (
     ERR_CONSTRAINTS_NOT_MATCH,
     ERR_NODE_LABEL_NOT_MATCH,
 )
-from schedbench.scheduler.spreading import go_log, go_round, selector_counts, zone_key
+from schedbench.scheduler.spreading import (
+    go_log,
+    go_log_jit,
+    go_round,
+    selector_counts,
+    zone_key,
+)
 from tests.reference import spread as ref
 from tests.scheduler_helpers import make_cluster, make_node, make_pod, plugin_on
 
@@ -1067,6 +1073,14 @@ def test_go_log_differs_from_libm_and_round_is_half_away():
                for n in range(2, 5000))
     assert go_round(2.5) == 3.0 and go_round(0.5) == 1.0 and go_round(0.49999999999999994) == 0
     assert go_round(-2.5) == -3.0 and go_round(4.4999) == 4.0
+
+
+@given(st.one_of(st.integers(2, 10**6).map(float),
+                 st.floats(min_value=1e-300, max_value=1e300, allow_nan=False)))
+def test_compiled_go_log_equals_the_reference(x):
+    """The kernels' compiled go_log (the fused default spreading) and the plugin's are the
+    reference's Go algorithm bit for bit."""
+    assert go_log_jit(x) == go_log(x) == ref.go_log(x)
 
 
 # ======================================================================= kube: SelectorSpread

@@ -52,7 +52,8 @@ from .podaffinity import pod_terms
 from .columns import (EXACT_LIMIT, WEIGHT_LIMIT, _prefer_wide_vectors, allocation_scores_all,
                       balanced_scores_all, resource_scores_into)
 from .resource_scoring import _allocation_scores, pod_score_input
-from .spreading import _controller, _service_index, default_selector
+from .spreading import (HOSTNAME_LABEL, _controller, _service_index, default_selector,
+                        go_log_jit, go_round, selector_counts)
 from .taints import _count_untolerated, _tolerated
 
 #: Module switch (tests flip it; ``Scheduler(fused=False)`` disables it per scheduler;
@@ -88,7 +89,12 @@ H_GPU_ANY = 24       # 1: any GPU model
 H_OFF_GPU = 25       # [number of models, allowed (0/1) per model id]
 H_PNS = 26           # 1: some node has a PreferNoSchedule taint (else TaintToleration's
                      # normalized score is 100 on every node: no node ranks differently)
-HEADER = 28
+H_W_PTS = 27         # PodTopologySpread's weight when its system default constraints are
+                     # fused (they score when the pod's spread counts are passed in)
+H_OFF_PTS = 28       # [constraints, then per constraint: label key id (-1: no node has
+                     # it), id of the value "" (or the vocabulary size), vocabulary size,
+                     # 1 for the hostname key, maxSkew]
+HEADER = 29
 
 _EXACT_LIMIT_INT = int(EXACT_LIMIT)
 
@@ -152,8 +158,10 @@ def _scorer(P, o, nodes, allocatable, requested, nonzero_requested):
 def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero_requested,
                  pod_count, allowed_pods, unschedulable, labels, taint_ptr, taint_key,
                  taint_value, taint_effect, gpu_free, gpu_count, gpu_model, img_ptr, img_image,
-                 img_size, img_num_nodes, columns, n_slots, cols_state):
-    """One cycle: returns (feasible found, nodes processed, status, top nodes)."""
+                 img_size, img_num_nodes, columns, n_slots, cols_state, spread_counts):
+    """One cycle: returns (feasible found, nodes processed, status, top nodes).
+    ``spread_counts``: per node slot, the pods the pod's default spreading selector matches
+    (empty: PodTopologySpread's PreScore skips the pod)."""
     _prefer_wide_vectors()
     n = order.size
     # ---- unpack the pod
@@ -273,7 +281,7 @@ def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero
     status, total = _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested,
                                  labels, taint_ptr, taint_key, taint_value, taint_effect,
                                  img_ptr, img_image, img_size, img_num_nodes, columns,
-                                 n_slots, cols_state, True)
+                                 n_slots, cols_state, order, spread_counts, True)
     if status != OK:
         return found, processed, status, nodes[:0].copy()
     return found, processed, OK, _top(nodes, total)
@@ -299,24 +307,25 @@ structref.define_proxy(_ClusterArrays, _ClusterArraysType, list(_CLUSTER_FIELDS)
 
 
 @njit(cache=True)
-def _fused_cycle_of(order, start, to_find, P, mask, c):
+def _fused_cycle_of(order, start, to_find, P, mask, c, spread_counts):
     """:func:`_fused_cycle` over the arrays of ``c`` (a :class:`_ClusterArrays`)."""
     _prefer_wide_vectors()
     return _fused_cycle(order, start, to_find, P, mask, c.allocatable, c.requested,
                         c.nonzero_requested, c.pod_count, c.allowed_pods, c.unschedulable,
                         c.labels, c.taint_ptr, c.taint_key, c.taint_value, c.taint_effect,
                         c.gpu_free, c.gpu_count, c.gpu_model, c.img_ptr, c.img_image,
-                        c.img_size, c.img_num_nodes, c.cols, c.n_slots, c.cols_state)
+                        c.img_size, c.img_num_nodes, c.cols, c.n_slots, c.cols_state,
+                        spread_counts)
 
 
 @njit(cache=True)
-def _score_nodes_of(nodes, P, mask, c):
+def _score_nodes_of(nodes, P, mask, c, alive, spread_counts):
     """:func:`_score_nodes` (all weighted totals) over the arrays of ``c``."""
     _prefer_wide_vectors()
     return _score_nodes(nodes, P, mask, c.allocatable, c.requested, c.nonzero_requested,
                         c.labels, c.taint_ptr, c.taint_key, c.taint_value, c.taint_effect,
                         c.img_ptr, c.img_image, c.img_size, c.img_num_nodes, c.cols, c.n_slots,
-                        c.cols_state, False)
+                        c.cols_state, alive, spread_counts, False)
 
 
 @njit(cache=True)
@@ -433,8 +442,10 @@ def _fast_scores(nodes, allocatable, requested, nonzero_requested, columns, nonz
 @njit(cache=True)
 def _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested, labels, taint_ptr,
                  taint_key, taint_value, taint_effect, img_ptr, img_image, img_size,
-                 img_num_nodes, cols, n_slots, cols_state, ranking):
+                 img_num_nodes, cols, n_slots, cols_state, alive, spread_counts, ranking):
     """RunScorePlugins of the pod packed in ``P`` over ``nodes``: (status, weighted totals).
+    ``alive``: every live node (PodTopologySpread counts over them); ``spread_counts`` as in
+    :func:`_fused_cycle`.
     With ``ranking`` (only the top nodes matter) a plugin whose score is the same in-range
     value on every node is left out (the totals then differ from kube's by that constant).
     When ``nodes`` are most of the ``n_slots`` nodes, the resource scores are computed for
@@ -572,6 +583,11 @@ def _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested, labe
         s = np.zeros(found, np.int64)
         s[np.argmin(nodes)] = MAX_NODE_SCORE
         _add(total, s, w)
+    w = P[H_W_PTS]
+    if w >= 0 and spread_counts.size > 0:
+        s = _default_spread_scores(nodes, alive, labels, spread_counts, P, P[H_OFF_PTS])
+        if not _add(total, s, w):
+            return OUT_OF_RANGE, total
     w = P[H_W_DOT]
     if w >= 0:
         req = np.empty(2, np.float64)
@@ -589,6 +605,61 @@ def _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested, labe
         for i in range(found):
             total[i] += constant
     return OK, total
+
+
+@njit(cache=True)
+def _default_spread_scores(nodes, alive, labels, counts, P, o):
+    """PodTopologySpread's PreScore + Score + NormalizeScore (``plugins.pod_topology_spread``:
+    ``_prescore``, ``_scores``, ``_normalize``; kube's ``scoring.go``) for its system default
+    constraints (ScheduleAnyway, every live node eligible: the pod has no required node
+    affinity, no node is ignored), from the label columns. ``counts[n]``: the pods on node
+    slot ``n`` that the pod's default selector matches; constraints packed at ``P[o]``."""
+    found = nodes.size
+    raw = np.zeros(found, np.float64)
+    for c in range(P[o]):
+        b = o + 1 + 5 * c
+        k, empty, n_values, is_host, max_skew = P[b], P[b + 1], P[b + 2], P[b + 3], P[b + 4]
+        extra = np.float64(max_skew - 1)
+        if is_host:
+            weight = go_log_jit(np.float64(found + 2))
+            for i in range(found):
+                n = nodes[i]
+                if k >= 0 and labels[n, k] >= 0:
+                    raw[i] += np.float64(counts[n]) * weight + extra
+            continue
+        # the domains of the filtered nodes (a missing label is the domain ""), and the
+        # matching pods of each over every live node
+        seen = np.zeros(n_values + 1, np.bool_)
+        size = 0
+        for i in range(found):
+            d = labels[nodes[i], k] if k >= 0 else -1
+            d = empty if d < 0 else d
+            if not seen[d]:
+                seen[d] = True
+                size += 1
+        sums = np.zeros(n_values + 1, np.int64)
+        for i in range(alive.size):
+            n = alive[i]
+            d = labels[n, k] if k >= 0 else -1
+            d = empty if d < 0 else d
+            if seen[d]:
+                sums[d] += counts[n]
+        weight = go_log_jit(np.float64(size + 2))
+        for i in range(found):
+            d = labels[nodes[i], k] if k >= 0 else -1
+            if d >= 0:
+                raw[i] += np.float64(sums[d]) * weight + extra
+    out = np.empty(found, np.int64)
+    lo = np.iinfo(np.int64).max
+    hi = 0
+    for i in range(found):
+        v = np.int64(go_round(raw[i]))
+        out[i] = v
+        lo = min(lo, v)
+        hi = max(hi, v)
+    for i in range(found):
+        out[i] = MAX_NODE_SCORE if hi == 0 else MAX_NODE_SCORE * (hi + lo - out[i]) // hi
+    return out
 
 
 @njit(cache=True)
@@ -625,7 +696,7 @@ _EMPTY_I64 = np.zeros(0, np.int64)
 _EMPTY_BOOL = np.zeros(0, np.bool_)
 _EMPTY_IMAGES = (np.zeros(1, np.int64), _EMPTY_I64, _EMPTY_I64, _EMPTY_I64)
 _HEAD0 = [0] * HEADER
-for _h in (H_W_TAINT, H_W_AFF, H_W_FIT, H_W_BAL, H_W_IMG, H_W_FIRST, H_W_DOT):
+for _h in (H_W_TAINT, H_W_AFF, H_W_FIT, H_W_BAL, H_W_IMG, H_W_FIRST, H_W_DOT, H_W_PTS):
     _HEAD0[_h] = -1
 
 
@@ -766,6 +837,14 @@ class FusedPath:
             c.when_unsatisfiable in ((("DoNotSchedule",) if self.pts_filter else ())
                                      + (("ScheduleAnyway",) if self.pts_score else ()))
             for c in self.pts.defaults)
+        #: the default constraints the kernel scores (pods a Service or controller selects):
+        #: kube's system defaults, ScheduleAnyway only, node taints ignored
+        self._spread_fused = self._pts_defaults and self.pts_score and \
+            self.pts.system_defaulted and all(
+                c.when_unsatisfiable == "ScheduleAnyway"
+                and (c.node_taints_policy or "Ignore") == "Ignore" for c in self.pts.defaults)
+        if self._spread_fused:
+            self._head0[H_W_PTS] = self.weights["PodTopologySpread"]
 
     # ------------------------------------------------------------------ per-pod checks
 
@@ -817,8 +896,29 @@ class FusedPath:
                 not self.ipa.args.ignore_preferred_terms_of_existing_pods:
             return False
         if self._pts_defaults and not self._default_selector_ok(pod):
-            return False
+            return self._spread_fused and self._spread_eligible_everywhere(pod)
         return True
+
+    @staticmethod
+    def _spread_eligible_everywhere(pod) -> bool:
+        """No required node affinity (nodeSelector or required terms): with the default
+        nodeAffinityPolicy Honor every node then counts for the default constraints."""
+        spec = pod.pod.spec
+        if spec.node_selector:
+            return False
+        aff = spec.affinity
+        return aff is None or aff.node_affinity is None or aff.node_affinity.required is None
+
+    def _spread_counts(self, pod) -> np.ndarray:
+        """Per node slot, the bound pods the pod's default selector matches (empty when no
+        default constraint applies: the selector is empty, or spreading is not fused)."""
+        if not self._spread_fused:
+            return _EMPTY_I64
+        cluster = self.fw.handle.cluster
+        selector = default_selector(pod.pod, cluster)
+        if selector.empty:
+            return _EMPTY_I64
+        return selector_counts(self.snapshot).counts(pod.namespace, selector)
 
     def _default_selector_ok(self, pod) -> bool:
         """:func:`_default_selector_empty`, cached in the pod while the cluster's Services
@@ -1070,12 +1170,29 @@ class FusedPath:
         n_groups, part, mask = self._selector_part(pod)
         head[H_AFF_GROUPS] = n_groups
         body += part
+        head[H_OFF_PTS] = HEADER + len(body)
+        body += self._spread_part()
         head += body
         packed = np.array(head, np.int64), mask
         if len(self._memo) > 4096:
             self._memo.clear()
         self._memo[key] = packed
         return packed
+
+    def _spread_part(self) -> list[int]:
+        """The default constraints as :func:`_default_spread_scores` reads them (their label
+        key and value ids: per snapshot generation, as the pack)."""
+        if not self._spread_fused:
+            return [0]
+        snap = self.snapshot
+        out = [len(self.pts.defaults)]
+        for c in self.pts.defaults:
+            k = snap.vocab.key_id(c.topology_key)
+            n_values = len(snap.vocab.values[k]) if k >= 0 else 0
+            e = snap.vocab.value_id(k, "") if k >= 0 else -1
+            out += [k, e if e >= 0 else n_values, n_values,
+                    1 if c.topology_key == HOSTNAME_LABEL else 0, c.max_skew]
+        return out
 
     def _has_prefer_no_schedule(self) -> bool:
         """Whether some node has a PreferNoSchedule taint (per snapshot generation)."""
@@ -1118,7 +1235,7 @@ class FusedPath:
         """Compile the pod's inputs ahead of its cycle (what :meth:`run` would compute and
         cache first). Errors are left for the cycle to raise, where they always did."""
         try:
-            if not self._pts_defaults or self._default_selector_ok(pod):
+            if not self._pts_defaults or self._spread_fused or self._default_selector_ok(pod):
                 self.inputs(pod)
         except Exception:  # noqa: BLE001  (raised again, in place, by the cycle)
             pod.cache.pop("fused", None)
@@ -1134,7 +1251,8 @@ class FusedPath:
         if packed is None:
             return None
         P, mask = packed
-        return _fused_cycle_of(order, start, to_find, P, mask, self._cluster_arrays())
+        return _fused_cycle_of(order, start, to_find, P, mask, self._cluster_arrays(),
+                               self._spread_counts(pod))
 
     def _cluster_arrays(self) -> _ClusterArrays:
         """The snapshot's arrays the kernel reads (kept while the snapshot's generation and
@@ -1168,7 +1286,8 @@ class FusedPath:
             return None
         P, mask = packed
         status, total = _score_nodes_of(np.ascontiguousarray(nodes, np.int64), P, mask,
-                                        self._cluster_arrays())
+                                        self._cluster_arrays(), self.snapshot.alive_nodes(),
+                                        self._spread_counts(pod))
         return total if status == OK else None
 
 

@@ -102,6 +102,10 @@ def go_log(x: float) -> float:
     return k * _LN2_HI - ((hfsq - (s * (hfsq + r) + k * _LN2_LO)) - f)
 
 
+#: :func:`go_log` compiled (for kernels; the same operations in the same order)
+go_log_jit = njit(cache=True)(go_log)
+
+
 @njit(cache=True)
 def go_round(x):
     """Go's ``math.Round``: the nearest integer, halves away from zero (finite ``x``)."""
