@@ -153,6 +153,33 @@ def test_replay_with_preemption_keeps_state_consistent(trace):
     assert r.extra["preempted"] == sum(e.kind == "evict" for e in run.log)
 
 
+@settings(max_examples=25)
+@given(traces(max_pods=30, priorities=True), st.sampled_from(("best-fit", "default")))
+def test_grouped_quiet_reasons_equal_the_per_node_reasons(trace, policy):
+    """The quiet replay records a FitError's per-node statuses grouped (by numpy, not per
+    node): every attempt (node, message, nomination, victims), the event log and the final
+    placements equal those of the per-node path."""
+    def results(grouped: bool):
+        run = KubeReplay(trace, spec(policy, seed=2))
+        original = kube_engine.quiet_filter_reasons
+
+        def quiet(framework):
+            original(framework)
+            if not grouped:
+                del framework.filter_reason_groups
+
+        kube_engine.quiet_filter_reasons = quiet
+        try:
+            r = run.run()
+        finally:
+            kube_engine.quiet_filter_reasons = original
+        attempts = [(x.pod, x.node, int(x.code), x.message, x.nominated_node, tuple(x.victims),
+                     x.evaluated_nodes) for x in run.scheduler.results]
+        return attempts, [(e.kind, e.time, e.pod) for e in run.log], r.placements
+
+    assert results(True) == results(False)
+
+
 def test_departures_free_room_for_waiting_pods():
     """One whole-GPU node; three whole-GPU pods arrive together and run 10 s each: they run
     one after another, each starting when the previous one leaves."""

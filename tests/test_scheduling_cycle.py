@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from schedbench.config import parse_scheduler_config
 from schedbench.scheduler.framework import Code, Status
-from schedbench.scheduler.scheduler import (Scheduler, fit_error_message,
+from schedbench.scheduler.scheduler import (NodeStatuses, Scheduler, fit_error_message,
                                             num_feasible_nodes_to_find)
 from tests.scheduler_helpers import make_cluster, make_node, make_pod
 
@@ -340,3 +340,44 @@ def test_prefilter_error_keeps_the_previous_plugins_and_backs_off(monkeypatch):
                                    'running PreFilter plugin "NodeResourcesFit": disk on fire')
     qp = s.queue.get("default/p")
     assert s.queue.where("default/p") == "error_backoff" and qp.consecutive_errors == 1
+
+
+_STATUSES = [Status(Code.UNSCHEDULABLE, ("Insufficient cpu",), "NodeResourcesFit"),
+             Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE, ("node(s) didn't match",),
+                    "NodeAffinity"),
+             Status(Code.UNSCHEDULABLE, ("Insufficient cpu", "Too many pods"),
+                    "NodeResourcesFit")]
+
+
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 2)), max_size=8),
+       st.lists(st.integers(0, 2), max_size=40), st.data())
+def test_node_statuses_read_like_the_dict_they_replace(before, which, data):
+    """Entries set one at a time, then a bulk (FitError) over distinct nodes, then more one
+    at a time: lookups, length, order, reason counts and codes equal a plain dict's."""
+    nodes = data.draw(st.lists(st.integers(0, 40), min_size=len(which), max_size=len(which),
+                               unique=True))
+    after = data.draw(st.lists(st.tuples(st.integers(0, 45), st.integers(0, 2)), max_size=4))
+    got, want = NodeStatuses(), {}
+    for node, k in before:
+        got[node] = want[node] = _STATUSES[k]
+    got.set_many(np.array(nodes, np.int64), np.array(which, np.int64), list(_STATUSES))
+    for node, k in zip(nodes, which):
+        want.pop(node, None)
+    for node, k in zip(nodes, which):
+        want[node] = _STATUSES[k]
+    for node, k in after:
+        got[node] = want[node] = _STATUSES[k]
+    assert len(got) == len(want) and bool(got) == bool(want)
+    assert sorted(got.items()) == sorted(want.items())
+    assert set(got) == set(want)
+    for node in range(50):
+        assert (node in got) == (node in want)
+        assert got.get(node) == want.get(node)
+    tally = {}
+    for st_ in want.values():
+        tally[st_.reasons] = tally.get(st_.reasons, 0) + 1
+    assert dict(got.reason_tally()) == tally
+    probe = np.arange(50)
+    absent = int(Code.UNSCHEDULABLE_AND_UNRESOLVABLE)
+    assert got.codes_of(probe, absent).tolist() == [
+        int(want[n].code) if n in want else absent for n in range(50)]

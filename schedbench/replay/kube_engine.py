@@ -137,7 +137,23 @@ def quiet_filter_reasons(framework) -> None:
                     out[node] = why
         return out
 
+    def filter_reason_groups(state, pod, outcome):
+        """The same, grouped (see :meth:`.Scheduler._find_nodes_that_pass_filters`): per
+        rejected node (in order) an index into the list of (plugin, reasons) returned."""
+        bad = np.flatnonzero(outcome.codes != 0)
+        groups = outcome.failed_by[bad].astype(np.int64)
+        whys = [(p.name, ()) for p in plugins]
+        explained = outcome.explained
+        if explained:
+            for i, node in enumerate(outcome.nodes[bad].tolist()):
+                why = explained.get(node)
+                if why is not None:
+                    groups[i] = len(whys)
+                    whys.append(why)
+        return groups, whys
+
     framework.filter_reasons = filter_reasons
+    framework.filter_reason_groups = filter_reason_groups
 
 
 # -------------------------------------------------------------------------------- metrics

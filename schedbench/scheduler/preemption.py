@@ -130,6 +130,9 @@ def nodes_for_status_code(diagnosis: Diagnosis, nodes, code: Code) -> list[int]:
     absent = diagnosis.absent_status
     absent_code = absent.code if absent is not None else Code.UNSCHEDULABLE_AND_UNRESOLVABLE
     statuses = diagnosis.node_status
+    if hasattr(statuses, "codes_of"):
+        nodes = np.asarray(nodes, np.int64)
+        return nodes[statuses.codes_of(nodes, int(absent_code)) == int(code)].tolist()
     if absent_code == code:
         return [int(n) for n in nodes
                 if (statuses[int(n)].code if int(n) in statuses else absent_code) == code]

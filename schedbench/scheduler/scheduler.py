@@ -26,6 +26,7 @@ from __future__ import annotations
 import gc
 import math
 from collections import Counter
+from operator import attrgetter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -73,7 +74,8 @@ def fit_error_message(num_all_nodes: int, prefilter_msg: str,
                       node_reasons: Iterable[Sequence[str]], absent_reasons: Sequence[str],
                       num_absent: int, postfilter_msg: str) -> str:
     """FitError.Error(): ``0/N nodes are available:`` then the PreFilter message, or else the
-    reasons counted over nodes (absent nodes count with the absent status' reasons) as
+    reasons counted over nodes (``node_reasons``: each node's, or a Counter of them; absent
+    nodes count with the absent status' reasons) as
     ``"<count> <reason>"`` sorted as strings, each part ending with ``.``; then the PostFilter
     message as it is."""
     msg = NO_NODE_AVAILABLE.format(num_all_nodes) + ":"
@@ -82,11 +84,14 @@ def fit_error_message(num_all_nodes: int, prefilter_msg: str,
     else:
         counts: dict[str, int] = {}
         # nodes mostly share their statuses' reason tuples: count the tuples first
-        node_reasons = list(node_reasons)
-        try:
-            tally = Counter(node_reasons)
-        except TypeError:  # lists of reasons
-            tally = Counter(map(tuple, node_reasons))
+        if isinstance(node_reasons, Counter):
+            tally = node_reasons
+        else:
+            node_reasons = list(node_reasons)
+            try:
+                tally = Counter(node_reasons)
+            except TypeError:  # lists of reasons
+                tally = Counter(map(tuple, node_reasons))
         for reasons, k in tally.items():
             for r in reasons:
                 counts[r] = counts.get(r, 0) + k
@@ -101,6 +106,124 @@ def fit_error_message(num_all_nodes: int, prefilter_msg: str,
     return msg
 
 
+_REASONS_OF = attrgetter("reasons")
+
+
+class NodeStatuses:
+    """kube's ``NodeToStatus`` explicit entries, node index -> :class:`Status`, read like a
+    dict. A FitError records every rejected node (thousands on a large cluster, over and over
+    in a contended replay) with a few distinct statuses: :meth:`set_many` keeps them as one
+    status index per node, so recording, counting the reasons (:meth:`reason_tally`) and
+    looking up codes (:meth:`codes_of`) cost no Python work per node."""
+
+    __slots__ = ("_one", "_nodes", "_which", "_statuses", "_pos")
+
+    def __init__(self) -> None:
+        self._one: dict[int, Status] = {}   # set one at a time (and the bulk once mixed)
+        self._nodes: np.ndarray | None = None   # set in bulk: node indices,
+        self._which: np.ndarray | None = None   # each one's index into _statuses
+        self._statuses: list[Status] = []
+        self._pos: np.ndarray | None = None     # node -> position in _nodes (-1), lazily
+
+    def set_many(self, nodes: np.ndarray, which: np.ndarray, statuses: list[Status]) -> None:
+        """``self[nodes[i]] = statuses[which[i]]`` for every ``i`` (distinct nodes)."""
+        if self._nodes is not None:  # (a second bulk: kept one at a time)
+            self._flatten()
+        if self._one:
+            for node in set(self._one).intersection(nodes.tolist()):
+                del self._one[node]
+        self._nodes = np.asarray(nodes, np.int64)
+        self._which = np.asarray(which, np.int64)
+        self._statuses = statuses
+        self._pos = None
+
+    def _flatten(self) -> None:
+        nodes, which, statuses = self._nodes, self._which, self._statuses
+        self._nodes = self._which = self._pos = None
+        self._statuses = []
+        bulk = dict(zip(nodes.tolist(), map(statuses.__getitem__, which.tolist())))
+        bulk.update(self._one)
+        self._one = bulk
+
+    def _position(self, node: int) -> int:
+        if self._nodes is None or node < 0:
+            return -1
+        if self._pos is None:
+            pos = np.full(int(self._nodes.max()) + 1 if self._nodes.size else 0, -1, np.int64)
+            pos[self._nodes] = np.arange(self._nodes.size)
+            self._pos = pos
+        return int(self._pos[node]) if node < self._pos.size else -1
+
+    def get(self, node: int, default: Status | None = None) -> Status | None:
+        got = self._one.get(node)
+        if got is not None:
+            return got
+        i = self._position(node)
+        return self._statuses[self._which[i]] if i >= 0 else default
+
+    def __getitem__(self, node: int) -> Status:
+        got = self.get(node)
+        if got is None:
+            raise KeyError(node)
+        return got
+
+    def __setitem__(self, node: int, status: Status) -> None:
+        if self._position(node) >= 0:
+            self._flatten()
+        self._one[node] = status
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._one or (isinstance(node, int) and self._position(node) >= 0)
+
+    def __len__(self) -> int:
+        return len(self._one) + (self._nodes.size if self._nodes is not None else 0)
+
+    def __iter__(self):
+        yield from self._one
+        if self._nodes is not None:
+            yield from self._nodes.tolist()
+
+    def keys(self):
+        return iter(self)
+
+    def values(self):
+        yield from self._one.values()
+        if self._nodes is not None:
+            yield from map(self._statuses.__getitem__, self._which.tolist())
+
+    def items(self):
+        return zip(self, self.values())
+
+    def reason_tally(self) -> Counter:
+        """The number of nodes with each tuple of reasons."""
+        tally = Counter(map(_REASONS_OF, self._one.values()))
+        if self._nodes is not None and self._nodes.size:
+            counts = np.bincount(self._which, minlength=len(self._statuses)).tolist()
+            for status, k in zip(self._statuses, counts):
+                if k:
+                    tally[status.reasons] += k
+        return tally
+
+    def codes_of(self, nodes: np.ndarray, absent: int) -> np.ndarray:
+        """The status code of each of ``nodes`` (``absent`` for nodes without a status)."""
+        nodes = np.asarray(nodes, np.int64)
+        out = np.full(nodes.size, absent, np.int64)
+        if self._nodes is not None and self._nodes.size:
+            self._position(0)  # (builds the index)
+            pos = self._pos
+            inside = nodes < pos.size
+            at = np.where(inside, pos[np.where(inside, nodes, 0)], -1)
+            codes = np.array([int(st.code) for st in self._statuses], np.int64)
+            hit = at >= 0
+            out[hit] = codes[self._which[at[hit]]]
+        if self._one:
+            for i, node in enumerate(nodes.tolist()):
+                st = self._one.get(node)
+                if st is not None:
+                    out[i] = int(st.code)
+        return out
+
+
 @dataclass
 class Diagnosis:
     """Why a pod did not fit (kube's Diagnosis): per-node statuses (``NodeToStatus``'s
@@ -108,7 +231,7 @@ class Diagnosis:
     default, UnschedulableAndUnresolvable without reasons), the PreFilter status when PreFilter
     rejected the pod, and the plugins that rejected it (which cluster events may requeue it)."""
 
-    node_status: dict[int, Status] = field(default_factory=dict)
+    node_status: NodeStatuses = field(default_factory=NodeStatuses)
     absent_status: Status | None = None     # nodes a PreFilter result excluded, or all
     prefilter_status: Status | None = None
     unschedulable_plugins: set[str] = field(default_factory=set)
@@ -497,10 +620,44 @@ class Scheduler:
                     if node in outcome.explained:
                         diagnosis.unschedulable_plugins.add(outcome.explained[node][0])
             return feasible, new
+        grouped = getattr(fw, "filter_reason_groups", None)
+        if grouped is not None and not known:
+            # reasons already grouped (quiet replays): statuses per (group, code), by numpy
+            groups, whys = grouped(state, pod, _restrict(outcome, processed))
+            codes = outcome.codes[failed].astype(np.int64)
+            keys, first, inverse = np.unique(groups * 256 + codes, return_index=True,
+                                             return_inverse=True)
+            statuses_list = []
+            for i in first.tolist():
+                plugin, why = whys[int(groups[i])]
+                status = Status(Code(int(codes[i])), why if type(why) is tuple
+                                else tuple(why), plugin)
+                statuses_list.append(status)
+                diagnosis.add_plugin_status(status)
+            known.set_many(rotated[failed], inverse.reshape(-1), statuses_list)
+            return feasible, new
         reasons = fw.filter_reasons(state, pod, _restrict(outcome, processed))
+        failed_nodes = rotated[failed].tolist()
+        # (code, (plugin, reasons)) per node; nodes mostly share a few of them, so the
+        # statuses are made per distinct key and handed out without a Python loop per node
+        keys = list(zip(outcome.codes[failed].tolist(), map(reasons.__getitem__, failed_nodes)))
+        try:
+            distinct = dict.fromkeys(keys)
+        except TypeError:  # reasons given as lists: one at a time
+            distinct = None
+        if distinct is not None:
+            statuses_list = []
+            for i, key in enumerate(distinct):  # (in node order, as kube's Diagnosis does)
+                code, (plugin, why) = key
+                status = Status(Code(code), why if type(why) is tuple else tuple(why), plugin)
+                statuses_list.append(status)
+                distinct[key] = i
+                diagnosis.add_plugin_status(status)
+            known.set_many(rotated[failed], np.fromiter(map(distinct.__getitem__, keys),
+                                                        np.int64, len(keys)), statuses_list)
+            return feasible, new
         statuses: dict[tuple, Status] = {}  # equal statuses shared (Status is immutable)
-        for node, code in zip(rotated[failed].tolist(), outcome.codes[failed].tolist()):
-            plugin, why = reasons[node]
+        for node, (code, (plugin, why)) in zip(failed_nodes, keys):
             key = (code, why if type(why) is tuple else tuple(why), plugin)
             status = statuses.get(key)
             if status is None:
@@ -557,7 +714,7 @@ class Scheduler:
         message = fit_error_message(
             diagnosis.num_all_nodes,
             diagnosis.prefilter_status.message() if diagnosis.prefilter_status else "",
-            (s.reasons for s in diagnosis.node_status.values()),
+            diagnosis.node_status.reason_tally(),
             list(absent.reasons) if absent else [], n_absent, post_msg)
         nominated = None
         if post.status.is_success and post.nominated_node >= 0:
