@@ -1516,5 +1516,17 @@ def test_tracker_is_incremental_and_bounded():
             tracker.counts("default", label_selector_from_dict({"matchLabels": {"app": app}}))
         assert len(tracker.tracked()) == 2
         assert ("default", sel_a) not in tracker.tracked()
+        # binds after an eviction: the evicted selector is no longer updated, the tracked
+        # ones are (through their label index), and re-tracking recounts
+        sel_z = label_selector_from_dict({"matchLabels": {"app": "z"}})
+        snap.add_pod(snap.pod_info(P("d", "n0", "app=z")), 0)
+        snap.add_pod(snap.pod_info(P("e", "n1", "app=a")), 1)
+        assert tracker.counts("default", sel_z).tolist() == [1, 0, 0]
+        assert tracker.counts("default", sel_a).tolist() == [1, 2, 1]
+        sel_in = label_selector_from_dict({"matchExpressions": [
+            {"key": "app", "operator": "In", "values": ["a", "z"]}]})
+        assert tracker.counts("default", sel_in).tolist() == [2, 2, 1]
+        snap.remove_pod(snap.pods["default/d"])
+        assert tracker.counts("default", sel_in).tolist() == [1, 2, 1]
     finally:
         tracker.capacity = old_capacity

@@ -624,17 +624,18 @@ class Scheduler:
         if grouped is not None and not known:
             # reasons already grouped (quiet replays): statuses per (group, code), by numpy
             groups, whys = grouped(state, pod, _restrict(outcome, processed))
-            codes = outcome.codes[failed].astype(np.int64)
-            keys, first, inverse = np.unique(groups * 256 + codes, return_index=True,
-                                             return_inverse=True)
+            keys = groups * 256 + outcome.codes[failed].astype(np.int64)  # (codes < 256)
+            present = np.flatnonzero(np.bincount(keys))  # (a few small keys: no sorting)
+            index = np.empty(int(present[-1]) + 1, np.int64)
+            index[present] = np.arange(present.size)
             statuses_list = []
-            for i in first.tolist():
-                plugin, why = whys[int(groups[i])]
-                status = Status(Code(int(codes[i])), why if type(why) is tuple
-                                else tuple(why), plugin)
+            for key in present.tolist():
+                group, code = divmod(key, 256)
+                plugin, why = whys[group]
+                status = Status(Code(code), why if type(why) is tuple else tuple(why), plugin)
                 statuses_list.append(status)
                 diagnosis.add_plugin_status(status)
-            known.set_many(rotated[failed], inverse.reshape(-1), statuses_list)
+            known.set_many(rotated[failed], index[keys], statuses_list)
             return feasible, new
         reasons = fw.filter_reasons(state, pod, _restrict(outcome, processed))
         failed_nodes = rotated[failed].tolist()

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 from numba import njit
 
-from ..model.labels import Selector, selector_from_set
+from ..model.labels import Operator, Selector, selector_from_set
 from ..model.objects import Pod
 from .snapshot import NodeSnapshot, PodInfo
 
@@ -233,7 +233,7 @@ def is_terminating(pod: PodInfo) -> bool:
 
 
 class _Tracked:
-    __slots__ = ("namespace", "selector", "counts", "last_used")
+    __slots__ = ("namespace", "selector", "counts", "last_used", "anchor")
 
     def __init__(self, namespace: str, selector: Selector, counts: np.ndarray,
                  last_used: int) -> None:
@@ -241,6 +241,21 @@ class _Tracked:
         self.selector = selector
         self.counts = counts          # int64, capacity >= number of node slots
         self.last_used = last_used
+        self.anchor = _anchor(selector)
+
+
+_POSITIVE = frozenset({Operator.IN, Operator.EQUALS, Operator.DOUBLE_EQUALS})
+
+
+def _anchor(selector: Selector) -> tuple[str, tuple[str, ...]] | None:
+    """A requirement every matching pod meets by carrying one of a few label values: (key,
+    values) of the ``=``/``in`` requirement with the fewest values, None without one. Only
+    pods with such a label are tested against the selector."""
+    best = None
+    for r in selector.requirements:
+        if r.operator in _POSITIVE and (best is None or len(r.values) < len(best[1])):
+            best = (r.key, r.values)
+    return best
 
 
 class SelectorCounts:
@@ -256,6 +271,13 @@ class SelectorCounts:
         self._tracked: dict[tuple[str, Selector], _Tracked] = {}
         self._by_namespace: dict[str, dict[Selector, _Tracked]] = {}
         self._pods_by_namespace: dict[str, dict[str, PodInfo]] = {}
+        # the selectors tracked, by (namespace, anchor key, anchor value) (see _anchor), and
+        # those without an anchor by namespace; the bound pods by (namespace, key, value), with
+        # the label items each was indexed under
+        self._anchored: dict[tuple[str, str, str], list[_Tracked]] = {}
+        self._unanchored: dict[str, list[_Tracked]] = {}
+        self._pods_by_label: dict[tuple[str, str, str], dict[str, PodInfo]] = {}
+        self._indexed_labels: dict[str, tuple[str, tuple]] = {}
         self._clock = 0
         self._zeros = np.zeros(0, np.int64)
 
@@ -263,12 +285,20 @@ class SelectorCounts:
 
     def pod_added(self, snapshot: NodeSnapshot, pod: PodInfo, node: int) -> None:
         ns = pod.namespace
-        self._pods_by_namespace.setdefault(ns, {})[pod.key] = pod
-        tracked = self._by_namespace.get(ns)
-        if not tracked or is_terminating(pod):
-            return
+        key = pod.key
+        self._pods_by_namespace.setdefault(ns, {})[key] = pod
         labels = pod.labels
-        for entry in tracked.values():
+        items = tuple(labels.items())
+        self._indexed_labels[key] = (ns, items)
+        by_label = self._pods_by_label
+        for k, v in items:
+            got = by_label.get((ns, k, v))
+            if got is None:
+                got = by_label[(ns, k, v)] = {}
+            got[key] = pod
+        if ns not in self._by_namespace or is_terminating(pod):
+            return
+        for entry in self._candidates(ns, items):
             if entry.selector.matches(labels):
                 if node >= entry.counts.shape[0]:
                     entry.counts = _grown(entry.counts, node + 1)
@@ -276,18 +306,39 @@ class SelectorCounts:
 
     def pod_removed(self, snapshot: NodeSnapshot, pod: PodInfo, node: int) -> None:
         ns = pod.namespace
+        key = pod.key
         pods = self._pods_by_namespace.get(ns)
         if pods is not None:
-            pods.pop(pod.key, None)
+            pods.pop(key, None)
             if not pods:
                 del self._pods_by_namespace[ns]
-        tracked = self._by_namespace.get(ns)
-        if not tracked or is_terminating(pod):
+        indexed = self._indexed_labels.pop(key, None)
+        if indexed is not None:
+            by_label = self._pods_by_label
+            for k, v in indexed[1]:
+                got = by_label.get((indexed[0], k, v))
+                if got is not None:
+                    got.pop(key, None)
+                    if not got:
+                        del by_label[(indexed[0], k, v)]
+        if ns not in self._by_namespace or is_terminating(pod):
             return
         labels = pod.labels
-        for entry in tracked.values():
+        for entry in self._candidates(ns, tuple(labels.items())):
             if entry.selector.matches(labels):
                 entry.counts[node] -= 1
+
+    def _candidates(self, ns: str, items: tuple) -> list[_Tracked]:
+        """The tracked selectors of namespace ``ns`` that labels ``items`` may match: those
+        anchored on one of the labels, and those without an anchor (each at most once: a
+        pod has one value per key)."""
+        out = list(self._unanchored.get(ns, ()))
+        anchored = self._anchored
+        for k, v in items:
+            got = anchored.get((ns, k, v))
+            if got:
+                out += got
+        return out
 
     # ----------------------------------------------------------------------- queries
 
@@ -315,6 +366,8 @@ class SelectorCounts:
                 self._evict()
             self._tracked[key] = entry
             self._by_namespace.setdefault(namespace, {})[selector] = entry
+            for slot in self._slots(entry):
+                slot.append(entry)
         entry.last_used = self._clock
         if entry.counts.shape[0] < n:
             entry.counts = _grown(entry.counts, n)
@@ -328,10 +381,25 @@ class SelectorCounts:
         out = np.zeros(n, np.int64)
         if self.counts_nothing(selector):
             return out
-        for pod in self._pods_by_namespace.get(namespace, {}).values():
+        anchor = _anchor(selector)
+        if anchor is None:
+            pods = list(self._pods_by_namespace.get(namespace, {}).values())
+        else:  # only the pods carrying one of the anchor's values (one each: no repeats)
+            pods = []
+            for v in anchor[1]:
+                pods += self._pods_by_label.get((namespace, anchor[0], v), {}).values()
+        for pod in pods:
             if not is_terminating(pod) and selector.matches(pod.labels):
                 out[pod.node] += 1
         return out
+
+    def _slots(self, entry: _Tracked) -> list[list[_Tracked]]:
+        """The index lists ``entry`` belongs in (created when missing)."""
+        ns = entry.namespace
+        if entry.anchor is None:
+            return [self._unanchored.setdefault(ns, [])]
+        key, values = entry.anchor
+        return [self._anchored.setdefault((ns, key, v), []) for v in values]
 
     def tracked(self) -> list[tuple[str, Selector]]:
         """The (namespace, selector) pairs currently tracked."""
@@ -344,6 +412,17 @@ class SelectorCounts:
         del per_ns[entry.selector]
         if not per_ns:
             del self._by_namespace[entry.namespace]
+        ns = entry.namespace
+        if entry.anchor is None:
+            self._unanchored[ns].remove(entry)
+            if not self._unanchored[ns]:
+                del self._unanchored[ns]
+        else:
+            for v in entry.anchor[1]:
+                slot = self._anchored[(ns, entry.anchor[0], v)]
+                slot.remove(entry)
+                if not slot:
+                    del self._anchored[(ns, entry.anchor[0], v)]
 
 
 def _grown(arr: np.ndarray, need: int) -> np.ndarray:
