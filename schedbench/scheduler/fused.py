@@ -912,7 +912,7 @@ class FusedPath:
     def _spread_counts(self, pod) -> np.ndarray:
         """Per node slot, the bound pods the pod's default selector matches (empty when no
         default constraint applies: the selector is empty, or spreading is not fused)."""
-        if not self._spread_fused:
+        if not self._spread_fused or self._default_selector_ok(pod):
             return _EMPTY_I64
         cluster = self.fw.handle.cluster
         selector = default_selector(pod.pod, cluster)
@@ -1286,7 +1286,8 @@ class FusedPath:
             return None
         P, mask = packed
         status, total = _score_nodes_of(np.ascontiguousarray(nodes, np.int64), P, mask,
-                                        self._cluster_arrays(), self.snapshot.alive_nodes(),
+                                        self._cluster_arrays(),
+                                        self.snapshot.evaluation_order(),  # (cached)
                                         self._spread_counts(pod))
         return total if status == OK else None
 
