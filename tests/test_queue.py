@@ -274,3 +274,133 @@ def test_backoff_window_property(failed_at, attempts, later):
     backing_off = q.is_backing_off(qp, now)
     assert backing_off == (expiry >= float(int(now)))
     assert (q.pop(now) is qp) == (not backing_off)
+
+
+# ----------------------------------------------------------- the node-event queueing hints
+# kube v1.35's hint functions of the filter plugins (their test tables' cases, in our terms):
+# True is Queue, False is QueueSkip. A NodeUpdate carries (old node, new node).
+
+def _hint(name: str, pod, event: str, other, args=None) -> bool:
+    from tests.scheduler_helpers import make_cluster, plugin_on
+
+    plugin, snap = plugin_on(name, make_cluster([make_node("seed")]), args)
+    return plugin.queueing_hint(snap.pod_info(pod), event, other)
+
+
+SELECTED = make_pod("p", cpu="1", nodeSelector={"disk": "ssd"})
+
+
+@pytest.mark.parametrize("event, other, want", [
+    ("NodeAdd", make_node("n", labels={"disk": "ssd"}), True),
+    ("NodeAdd", make_node("n", labels={"disk": "hdd"}), False),
+    ("NodeUpdate", (make_node("n", labels={"disk": "hdd"}),
+                    make_node("n", labels={"disk": "ssd"})), True),  # unmatched -> matched
+    ("NodeUpdate", (make_node("n", labels={"disk": "ssd"}),
+                    make_node("n", labels={"disk": "ssd", "x": "y"})), False),  # was matched
+    ("NodeUpdate", (make_node("n", labels={"disk": "hdd"}),
+                    make_node("n", labels={"disk": "nvme"})), False),  # still unmatched
+    ("NodeUpdate", make_node("n", labels={"disk": "ssd"}), True),  # old node unknown: queue
+])
+def test_node_affinity_hint(event, other, want):
+    assert _hint("NodeAffinity", SELECTED, event, other) is want
+
+
+def test_node_affinity_hint_honours_added_affinity():
+    from schedbench.config import NodeAffinityArgs
+
+    args = NodeAffinityArgs(added_affinity={"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "pool", "operator": "In", "values": ["a"]}]}]}})
+    pod = make_pod("p", cpu="1")
+    assert _hint("NodeAffinity", pod, "NodeAdd", make_node("n", labels={"pool": "a"}), args)
+    assert not _hint("NodeAffinity", pod, "NodeAdd", make_node("n", labels={"pool": "b"}), args)
+
+
+NO_SCHEDULE = [{"key": "k", "value": "v", "effect": "NoSchedule"}]
+PREFER = [{"key": "k", "value": "v", "effect": "PreferNoSchedule"}]
+TOLERANT = make_pod("p", cpu="1", tolerations=[{"key": "k", "operator": "Equal", "value": "v",
+                                                 "effect": "NoSchedule"}])
+
+
+@pytest.mark.parametrize("pod, event, other, want", [
+    (make_pod("p"), "NodeAdd", make_node("n"), True),
+    (make_pod("p"), "NodeAdd", make_node("n", taints=NO_SCHEDULE), False),
+    (make_pod("p"), "NodeAdd", make_node("n", taints=PREFER), True),  # not a filter taint
+    (TOLERANT, "NodeAdd", make_node("n", taints=NO_SCHEDULE), True),
+    (make_pod("p"), "NodeUpdate", (make_node("n", taints=NO_SCHEDULE), make_node("n")), True),
+    (make_pod("p"), "NodeUpdate", (make_node("n"), make_node("n", labels={"a": "b"})), False),
+    (make_pod("p"), "NodeUpdate", (make_node("n"), make_node("n", taints=NO_SCHEDULE)), False),
+])
+def test_taint_toleration_hint(pod, event, other, want):
+    assert _hint("TaintToleration", pod, event, other) is want
+
+
+@pytest.mark.parametrize("event, other, want", [
+    ("NodeAdd", make_node("n"), True),
+    ("NodeAdd", make_node("n", unschedulable=True), False),
+    ("NodeUpdate", (make_node("n", unschedulable=True), make_node("n")), True),  # uncordoned
+    ("NodeUpdate", (make_node("n"), make_node("n", labels={"a": "b"})), False),
+    ("NodeUpdate", (make_node("n"), make_node("n", unschedulable=True)), False),
+])
+def test_node_unschedulable_hint(event, other, want):
+    assert _hint("NodeUnschedulable", make_pod("p"), event, other) is want
+
+
+BIG = make_pod("p", cpu="3", memory="1Gi")
+
+
+@pytest.mark.parametrize("event, other, want", [
+    ("NodeAdd", make_node("n", cpu="4"), True),
+    ("NodeAdd", make_node("n", cpu="2"), False),                 # never fits
+    ("NodeAdd", make_node("n", cpu="4", pods=0), False),         # no pod slot
+    ("NodeUpdate", (make_node("n", cpu="2"), make_node("n", cpu="4")), True),
+    ("NodeUpdate", (make_node("n", cpu="4"), make_node("n", cpu="4", labels={"a": "b"})),
+     False),                                                     # nothing grew
+    ("NodeUpdate", (make_node("n", cpu="4"), make_node("n", cpu="4", memory="32Gi")), True),
+    ("NodeUpdate", (make_node("n", cpu="4", pods=3), make_node("n", cpu="4", pods=5)), True),
+    ("NodeUpdate", (make_node("n", cpu="2"), make_node("n", cpu="2", memory="64Gi")), False),
+])
+def test_node_resources_fit_hint(event, other, want):
+    assert _hint("NodeResourcesFit", BIG, event, other) is want
+
+
+def test_node_resources_fit_hint_on_pod_deletion():
+    from tests.scheduler_helpers import make_cluster, plugin_on
+
+    plugin, snap = plugin_on("NodeResourcesFit", make_cluster([make_node("n")]))
+    bound = snap.pod_info(make_pod("b", cpu="1", node="n"))
+    snap.add_pod(bound, 0)
+    assert plugin.queueing_hint(snap.pod_info(BIG), "AssignedPodDelete", bound)
+    unbound = snap.pod_info(make_pod("u", cpu="1"))
+    assert not plugin.queueing_hint(snap.pod_info(BIG), "AssignedPodDelete", unbound)
+
+
+def _with_port(name: str, port: int, host_ip: str = "", node: str = ""):
+    c = {"name": "c", "image": "img",
+         "ports": [{"containerPort": 80, "hostPort": port, **({"hostIP": host_ip} if host_ip
+                                                            else {})}]}
+    return make_pod(name, containers=[c], node=node)
+
+
+@pytest.mark.parametrize("deleted, want", [
+    (_with_port("d", 8080, node="n"), True),                    # frees the wanted port
+    (_with_port("d", 9090, node="n"), False),                   # another port
+    (make_pod("d", node="n"), False),                           # no host port
+    (_with_port("d", 8080, host_ip="10.0.0.1", node="n"), True),  # 0.0.0.0 overlaps any IP
+    (_with_port("d", 8080), False),                             # was never bound
+])
+def test_node_ports_hint(deleted, want):
+    from tests.scheduler_helpers import make_cluster, plugin_on
+
+    plugin, snap = plugin_on("NodePorts", make_cluster([make_node("n")]))
+    pod = snap.pod_info(_with_port("p", 8080))
+    other = snap.pod_info(deleted)
+    if deleted.spec.node_name:
+        snap.add_pod(other, 0)
+    assert plugin.queueing_hint(pod, "AssignedPodDelete", other) is want
+
+
+def test_node_name_hint():
+    pod = make_pod("p", nodeName="wanted")
+    assert _hint("NodeName", pod, "NodeAdd", make_node("wanted"))
+    assert not _hint("NodeName", pod, "NodeAdd", make_node("other"))

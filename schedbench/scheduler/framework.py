@@ -189,6 +189,17 @@ def prefilter_reads_pods(plugin: Plugin) -> bool:
     return plugin.name not in PREFILTER_INDEPENDENT_OF_PODS
 
 
+def node_change(event: str, other) -> tuple | None:
+    """The (old node, new node) of a node event for a queueing hint: ``NodeAdd`` carries the
+    node (old None), ``NodeUpdate`` the pair (old, new); None when the old node of an update
+    is not known (a hint then queues the pod, as kube does on an error)."""
+    if isinstance(other, tuple) and len(other) == 2:
+        return other
+    if event == "NodeAdd" and other is not None:
+        return None, other
+    return None
+
+
 def register(cls: type[Plugin]) -> type[Plugin]:
     """Class decorator: make a plugin available to profiles by its ``name``."""
     if not cls.name:

@@ -208,9 +208,10 @@ class SchedulerController:
         if _node_view(snap.nodes[idx]) == _node_view(node):
             snap.nodes[idx] = node   # (status only: heartbeats, conditions)
             return
+        old = snap.nodes[idx]
         snap.update_node(node)
         sched.version += 1
-        self.queue.move_on_event("NodeUpdate", now, obj=node)
+        self.queue.move_on_event("NodeUpdate", now, obj=(old, node))
         self._sync_nodes()
         self.kick()
 

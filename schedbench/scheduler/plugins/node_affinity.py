@@ -38,6 +38,7 @@ from ..framework import (
     Plugin,
     Status,
     default_normalize_score,
+    node_change,
     register,
 )
 from ..nodeselector import (
@@ -104,12 +105,39 @@ class _ScoreState:
         self.terms = terms
 
 
+def _requires_match(pod: Pod, node) -> bool:
+    """``nodeaffinity.GetRequiredNodeAffinity(pod).Match(node)``: the nodeSelector and the
+    required terms, on a Node object."""
+    labels = node.metadata.labels
+    for k, v in (pod.spec.node_selector or {}).items():
+        if labels.get(k) != v:
+            return False
+    aff = pod.spec.affinity
+    required = aff.node_affinity.required if aff is not None and aff.node_affinity is not None \
+        else None
+    return required is None or required.matches(labels, node.metadata.name)
+
+
 @register
 class NodeAffinity(Plugin):
     name = "NodeAffinity"
     args_type = NodeAffinityArgs
     # kube: Node/Add | Node/UpdateNodeLabel.
     events = frozenset({"NodeAdd", "NodeUpdate"})
+
+    def queueing_hint(self, pod: PodInfo, event: str, other) -> bool:
+        """kube's ``isSchedulableAfterNodeChange``: the new node matches the added affinity
+        and the pod's required node affinity, and (for an update) the old one did not."""
+        change = node_change(event, other)
+        if change is None:
+            return True
+        old, new = change
+        if self.added_required is not None and not self.added_required.matches(
+                new.metadata.labels, new.metadata.name):
+            return False
+        if not _requires_match(pod.pod, new):
+            return False
+        return old is None or not _requires_match(pod.pod, old)
 
     def __init__(self, args: Any, handle) -> None:
         super().__init__(args, handle)

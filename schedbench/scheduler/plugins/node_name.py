@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..framework import UNRESOLVABLE, CycleState, Plugin, register
+from ..framework import UNRESOLVABLE, CycleState, Plugin, node_change, register
 from ..snapshot import PodInfo
 
 ERR_REASON = "node(s) didn't match the requested node name"
@@ -17,6 +17,14 @@ class NodeName(Plugin):
     name = "NodeName"
     # kube v1.35 (queueing hints on): Node/Add only.
     events = frozenset({"NodeAdd"})
+
+    def queueing_hint(self, pod: PodInfo, event: str, other) -> bool:
+        """kube's ``isSchedulableAfterNodeAdd``: the added node is the one the pod names."""
+        change = node_change(event, other)
+        if change is None:
+            return True
+        wanted = pod.pod.spec.node_name
+        return not wanted or change[1].metadata.name == wanted
 
     def filter(self, state: CycleState, pod: PodInfo, nodes: np.ndarray) -> np.ndarray:
         nodes = np.asarray(nodes, np.int64)

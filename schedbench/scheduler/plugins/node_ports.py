@@ -50,6 +50,17 @@ def pod_host_ports(pod: PodInfo) -> list[HostPort]:
     return v
 
 
+def _ports_conflict(wanted: list[HostPort], used: list[HostPort]) -> bool:
+    """``HostPortInfo.CheckConflict``: the same protocol and port on the same host IP, or
+    either IP is 0.0.0.0 (every address)."""
+    for ip, proto, port in wanted:
+        for ip2, proto2, port2 in used:
+            if port == port2 and proto == proto2 and (
+                    ip == ip2 or DEFAULT_BIND_ALL_HOST_IP in (ip, ip2)):
+                return True
+    return False
+
+
 class UsedPorts:
     """Per-node HostPortInfo of the snapshot's bound pods, as an index
     ``(protocol, port) -> {node: set of host IPs}`` (a snapshot listener)."""
@@ -108,6 +119,18 @@ class NodePorts(Plugin):
     name = "NodePorts"
     # kube (queueing hints on): Pod/Delete and Node/Add.
     events = frozenset({"AssignedPodDelete", "NodeAdd"})
+
+    def queueing_hint(self, pod: PodInfo, event: str, other) -> bool:
+        """kube's ``isSchedulableAfterPodDeleted``: the deleted pod was bound (or nominated)
+        and held a host port that conflicts with one the pod wants. Node/Add has no hint."""
+        if event != "AssignedPodDelete" or other is None:
+            return True
+        deleted = other.pod
+        if not deleted.spec.node_name and not deleted.status.nominated_node_name \
+                and other.node < 0:
+            return False
+        freed = pod_host_ports(other)
+        return bool(freed) and _ports_conflict(pod_host_ports(pod), freed)
 
     def __init__(self, args, handle) -> None:
         super().__init__(args, handle)

@@ -43,7 +43,7 @@ from numba import njit
 
 from ...config import NodeResourcesFitArgs
 from ...model.objects import DEFAULT_MEMORY_REQUEST, DEFAULT_MILLI_CPU_REQUEST, pod_requests
-from ..framework import CycleState, Plugin, Status, register
+from ..framework import CycleState, Plugin, Status, node_change, register
 from ..resource_scoring import (STRATEGY_IDS, PodScoreInput, ScorerSpec, allocation_scores,
                                 pod_score_input)
 from ..snapshot import NodeSnapshot, PodInfo
@@ -144,11 +144,40 @@ class _FitState:
         self.check = check
 
 
+def _fits_empty_node(requests: dict[str, int], allocatable: dict[str, int]) -> bool:
+    """kube's ``isFit``: the pod's requests fit the node with no pod on it."""
+    if allocatable.get("pods", 0) < 1:
+        return False
+    return all(q <= allocatable.get(r, 0) for r, q in requests.items())
+
+
 @register
 class NodeResourcesFit(Plugin):
     name = "NodeResourcesFit"
     args_type = NodeResourcesFitArgs
     events = frozenset({"AssignedPodDelete", "NodeAdd", "NodeUpdate"})
+
+    def queueing_hint(self, pod: PodInfo, event: str, other) -> bool:
+        """kube's ``isSchedulableAfterPodEvent`` / ``isSchedulableAfterNodeChange``: a bound
+        pod's deletion may free room; an added node when the pod fits it empty; an updated
+        node when the pod fits it empty and the allocatable of a resource the pod requests
+        (or the pod count) grew (Node/UpdateNodeAllocatable: label or taint changes never
+        requeue for this plugin)."""
+        if event == "AssignedPodDelete":
+            return other is None or other.node >= 0 or bool(other.pod.spec.node_name)
+        change = node_change(event, other)
+        if change is None:
+            return True
+        old, new = change
+        requests = {r: q for r, q in pod.pod.requests().items() if r != "pods" and q}
+        if not _fits_empty_node(requests, new.allocatable):
+            return False
+        if old is None:
+            return True
+        before, after = old.allocatable, new.allocatable
+        if after.get("pods", 0) > before.get("pods", 0):
+            return True
+        return any(after.get(r, 0) > before.get(r, 0) for r in requests)
 
     def __init__(self, args, handle) -> None:
         super().__init__(args, handle)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...model.objects import Taint
-from ..framework import UNRESOLVABLE, CycleState, Plugin, register
+from ..framework import UNRESOLVABLE, CycleState, Plugin, node_change, register
 from ..snapshot import PodInfo
 from ..taints import tolerations_tolerate
 
@@ -31,6 +31,17 @@ class NodeUnschedulable(Plugin):
     name = "NodeUnschedulable"
     # kube: Node/Add and Node/UpdateNodeTaint (uncordoning is a taint update).
     events = frozenset({"NodeAdd", "NodeUpdate"})
+
+    def queueing_hint(self, pod: PodInfo, event: str, other) -> bool:
+        """kube's ``isSchedulableAfterNodeChange``: a schedulable node was added, or a node
+        was uncordoned."""
+        change = node_change(event, other)
+        if change is None:
+            return True
+        old, new = change
+        if old is None:
+            return not new.spec.unschedulable
+        return old.spec.unschedulable and not new.spec.unschedulable
 
     def filter(self, state: CycleState, pod: PodInfo, nodes: np.ndarray) -> np.ndarray:
         nodes = np.asarray(nodes, np.int64)

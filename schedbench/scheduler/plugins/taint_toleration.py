@@ -11,13 +11,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..framework import UNRESOLVABLE, CycleState, Plugin, Status, default_normalize_score, register
+from ..framework import (
+    UNRESOLVABLE,
+    CycleState,
+    Plugin,
+    Status,
+    default_normalize_score,
+    node_change,
+    register,
+)
 from ..snapshot import PodInfo
 from ..taints import (
     CompiledTolerations,
     compile_tolerations,
     count_untolerated_taints,
     refresh,
+    tolerations_tolerate,
     untolerated_taints,
 )
 
@@ -31,6 +40,22 @@ class TaintToleration(Plugin):
     name = "TaintToleration"
     # kube (queueing hints on): Node/Add | Node/UpdateNodeTaint, Pod/UpdatePodToleration.
     events = frozenset({"NodeAdd", "NodeUpdate"})
+
+    def queueing_hint(self, pod: PodInfo, event: str, other) -> bool:
+        """kube's ``isSchedulableAfterNodeChange``: the new node's NoSchedule/NoExecute taints
+        are all tolerated and the old node's were not (an added node: were not, by
+        definition)."""
+        change = node_change(event, other)
+        if change is None:
+            return True
+        old, new = change
+        tols = pod.pod.spec.tolerations
+
+        def untolerated(node) -> bool:
+            return any(t.effect in DO_NOT_SCHEDULE and not tolerations_tolerate(tols, t)
+                       for t in node.spec.taints)
+
+        return (old is None or untolerated(old)) and not untolerated(new)
 
     def _compiled(self, pod: PodInfo, which: str) -> CompiledTolerations:
         key = f"TaintToleration/{which}"
