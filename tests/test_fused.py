@@ -141,6 +141,62 @@ def test_fused_scores_equal_the_per_plugin_scores(seed, shape, data, policy):
             assert got.tolist() == want.total.tolist()
 
 
+@given(seed=st.integers(0, 2**32 - 1), shape=shapes(), run_seed=st.integers(0, 2**16),
+       policy=st.sampled_from(["default", "best-fit", "added-affinity"]))
+def test_fused_failures_equal_the_per_plugin_diagnosis(seed, shape, run_seed, policy):
+    """With reasons by plugin only (quiet replays) and no PostFilter, a pod no node fits gets
+    its FitError from the kernel's failed checks: every node's status (code and plugin, the
+    first failing plugin in the profile's order) and the rejecting plugins equal the
+    per-plugin path's, attempt for attempt, and so do the runs."""
+    _check_fused_failures(generate(seed, shape), ALL[policy], run_seed)
+
+
+def _check_fused_failures(docs, cfg, run_seed: int) -> int:
+    """Runs ``docs`` quietly without PostFilter, fused and per-plugin: the attempts and every
+    FitError's per-node statuses are equal. Returns how many FitErrors there were."""
+    from schedbench.replay.kube_engine import quiet_filter_reasons, without_post_filter
+
+    runs = []
+    for use_fused in (True, False):
+        s = Scheduler(build(docs), without_post_filter(cfg.profile()), config=cfg,
+                      seed=run_seed, fused=use_fused)
+        quiet_filter_reasons(s.framework)
+        seen = []
+        fail = s._fail
+
+        def record(state, pod, diagnosis, _fail=fail, _seen=seen):
+            _seen.append((pod.key, sorted(diagnosis.node_status.items()),
+                          sorted(diagnosis.unschedulable_plugins)))
+            return _fail(state, pod, diagnosis)
+
+        s._fail = record
+        s.enqueue_pending()
+        s.run()
+        runs.append((_trace(s), seen))
+    assert runs[0] == runs[1]
+    return len(runs[0][1])
+
+
+def test_fused_failure_codes_per_plugin_and_order():
+    """Pods that fit nowhere on nodes that reject them for different reasons: too little CPU
+    left (Unschedulable), less CPU than the pod asks in all (UnschedulableAndUnresolvable), a
+    NoSchedule taint, a cordon and a full pod count; the first failing plugin in the
+    profile's order is reported, with its code, as on the per-plugin path."""
+    docs = _plain_cluster_docs(3, 30)  # 3 nodes x 4 CPU: 24 pods of 500m fit
+    docs.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "tiny"},
+                 "status": {"allocatable": {"cpu": "250m", "memory": "8Gi", "pods": "20"}}})
+    docs.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "tainted"},
+                 "spec": {"taints": [{"key": "k", "value": "v", "effect": "NoSchedule"}]},
+                 "status": {"allocatable": {"cpu": "250m", "memory": "8Gi", "pods": "20"}}})
+    docs.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "cordoned"},
+                 "spec": {"unschedulable": True},
+                 "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "20"}}})
+    docs.append({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "full"},
+                 "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "0"}}})
+    for policy in ("default", "best-fit"):
+        assert _check_fused_failures(docs, CONFIGS[policy], 5) >= 6
+
+
 def _plain_cluster_docs(n_nodes: int, n_pods: int) -> list[dict]:
     docs = []
     for i in range(n_nodes):

@@ -153,29 +153,42 @@ def test_replay_with_preemption_keeps_state_consistent(trace):
     assert r.extra["preempted"] == sum(e.kind == "evict" for e in run.log)
 
 
-@settings(max_examples=25)
-@given(traces(max_pods=30, priorities=True), st.sampled_from(("best-fit", "default")))
+@settings(max_examples=40)
+@given(st.booleans().flatmap(lambda p: traces(max_pods=30, priorities=p)),
+       st.sampled_from(("best-fit", "default", "worst-fit")))
 def test_grouped_quiet_reasons_equal_the_per_node_reasons(trace, policy):
     """The quiet replay records a FitError's per-node statuses grouped (by numpy, not per
-    node): every attempt (node, message, nomination, victims), the event log and the final
-    placements equal those of the per-node path."""
+    node), and without a PostFilter plugin (uniform priorities) takes them from the kernel's
+    failed checks: every attempt (node, message, code, nomination, victims, nodes evaluated),
+    the event log and the final placements equal those of the per-plugin, per-node path."""
+    from schedbench.scheduler.scheduler import Scheduler
+
     def results(grouped: bool):
         run = KubeReplay(trace, spec(policy, seed=2))
         original = kube_engine.quiet_filter_reasons
+        original_fail = Scheduler._fail
+        diagnoses = []
 
         def quiet(framework):
             original(framework)
             if not grouped:
                 del framework.filter_reason_groups
 
+        def fail(self, state, pod, diagnosis):  # (every node's status, GPU nodes included)
+            diagnoses.append((pod.key, sorted(diagnosis.node_status.items()),
+                              sorted(diagnosis.unschedulable_plugins)))
+            return original_fail(self, state, pod, diagnosis)
+
         kube_engine.quiet_filter_reasons = quiet
+        Scheduler._fail = fail
         try:
             r = run.run()
         finally:
             kube_engine.quiet_filter_reasons = original
+            Scheduler._fail = original_fail
         attempts = [(x.pod, x.node, int(x.code), x.message, x.nominated_node, tuple(x.victims),
                      x.evaluated_nodes) for x in run.scheduler.results]
-        return attempts, [(e.kind, e.time, e.pod) for e in run.log], r.placements
+        return attempts, diagnoses, [(e.kind, e.time, e.pod) for e in run.log], r.placements
 
     assert results(True) == results(False)
 

@@ -371,8 +371,8 @@ def test_node_statuses_read_like_the_dict_they_replace(before, which, data):
     assert sorted(got.items()) == sorted(want.items())
     assert set(got) == set(want)
     for node in range(50):
-        assert (node in got) == (node in want)
-        assert got.get(node) == want.get(node)
+        assert (node in got) == (node in want) == (np.int64(node) in got)
+        assert got.get(node) == want.get(node) == got.get(np.int64(node))
     tally = {}
     for st_ in want.values():
         tally[st_.reasons] = tally.get(st_.reasons, 0) + 1

@@ -154,6 +154,109 @@ def _scorer(P, o, nodes, allocatable, requested, nonzero_requested):
                               P[b + ns:b + 2 * ns])
 
 
+#: The filter checks of :func:`_fused_failures` (bits of its result), by plugin.
+FAIL_BITS = {"NodeUnschedulable": 1, "NodeName": 2, "TaintToleration": 4, "NodeAffinity": 8,
+             "NodeResourcesFit": 16, "GpuShare": 32}
+#: Set beside the NodeResourcesFit / GpuShare bit when that rejection is
+#: UnschedulableAndUnresolvable (a request beyond the node's allocatable; no such GPU).
+FIT_UNRESOLVABLE, GPU_UNRESOLVABLE = 64, 128
+
+
+@njit(cache=True)
+def _fused_failures(order, start, P, mask, c):
+    """Every filter check each node fails (FAIL_BITS, with FIT_UNRESOLVABLE /
+    GPU_UNRESOLVABLE), the nodes in ``order`` from ``start``: what a cycle that found no
+    feasible node examined. The checks are :func:`_fused_cycle`'s, all of them rather than up
+    to the first failure (kept in step by ``tests/test_fused.py``, which compares the
+    resulting diagnosis with the per-plugin path's)."""
+    tols_n = P[P[H_OFF_TOL]]
+    a = P[H_OFF_TOL] + 2
+    tol_key = P[a:a + tols_n]
+    tol_exists = P[a + tols_n:a + 2 * tols_n] != 0
+    tol_value = P[a + 2 * tols_n:a + 3 * tols_n]
+    tol_effect = P[a + 3 * tols_n:a + 4 * tols_n]
+    o = P[H_OFF_SEL]
+    n_terms = P[o]
+    n_reqs = P[o + 1]
+    a = o + 2
+    term_ptr = P[a:a + n_terms + 1]
+    a += n_terms + 1
+    term_group = P[a:a + n_terms]
+    a += 2 * n_terms  # (the terms' weights: Score)
+    req_key = P[a:a + n_reqs]
+    a += n_reqs
+    req_absent = P[a:a + n_reqs] != 0
+    a += n_reqs
+    mask_ptr = P[a:a + n_reqs + 1]
+    o = P[H_OFF_FIT]
+    n_cols = P[o]
+    cols = P[o + 1:o + 1 + n_cols]
+    request = P[o + 1 + n_cols:o + 1 + n_cols + n_cols]
+    gpu_n = P[H_GPU]
+    o = P[H_OFF_GPU]
+    n_models = P[o] if gpu_n > 0 else 0
+    models = P[o + 1:o + 1 + n_models]
+    n_groups = P[H_AFF_GROUPS]
+    allocatable, requested, taint_ptr = c.allocatable, c.requested, c.taint_ptr
+    n = order.size
+    out = np.zeros(n, np.int64)
+    for i in range(n):
+        pos = start + i
+        if pos >= n:
+            pos -= n
+        node = order[pos]
+        f = 0
+        if P[H_UNSCHED] != 0 and c.unschedulable[node]:
+            f |= 1
+        if P[H_NODENAME] != 0 and node != P[H_NODENAME_TARGET]:
+            f |= 2
+        if P[H_TAINT] != 0:
+            for t in range(taint_ptr[node], taint_ptr[node + 1]):
+                e = c.taint_effect[t]
+                if e != 1 and not _tolerated(c.taint_key[t], c.taint_value[t], e, tol_key,
+                                             tol_exists, tol_value, tol_effect):
+                    f |= 4
+                    break
+        for g in range(n_groups):
+            matched = False
+            for t in range(n_terms):
+                if term_group[t] == g and _term_matches(node, t, c.labels, term_ptr, req_key,
+                                                        req_absent, mask_ptr, mask):
+                    matched = True
+                    break
+            if not matched:
+                f |= 8
+                break
+        if P[H_FIT] != 0:
+            bad = c.pod_count[node] + 1 > c.allowed_pods[node]
+            for k in range(n_cols):
+                r = cols[k]
+                q = request[k]
+                if q > allocatable[node, r] - requested[node, r]:
+                    bad = True
+                    if q > allocatable[node, r]:  # (kube's _fit_codes: unresolvable)
+                        f |= FIT_UNRESOLVABLE
+                        break
+            if bad:
+                f |= 16
+        if gpu_n > 0:  # GpuShare (as plugins.gpu_share._gpu_filter_codes)
+            cnt = c.gpu_count[node]
+            if cnt <= 0 or gpu_n > cnt:
+                f |= 32 | GPU_UNRESOLVABLE
+            elif P[H_GPU_ANY] == 0 and (c.gpu_model[node] < 0 or c.gpu_model[node] >= n_models
+                                        or models[c.gpu_model[node]] == 0):
+                f |= 32 | GPU_UNRESOLVABLE
+            else:
+                k = 0
+                for j in range(cnt):
+                    if c.gpu_free[node, j] >= P[H_GPU_MILLI]:
+                        k += 1
+                if k < gpu_n:
+                    f |= 32
+        out[i] = f
+    return out
+
+
 @njit(cache=True)
 def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero_requested,
                  pod_count, allowed_pods, unschedulable, labels, taint_ptr, taint_key,
@@ -1253,6 +1356,23 @@ class FusedPath:
         P, mask = packed
         return _fused_cycle_of(order, start, to_find, P, mask, self._cluster_arrays(),
                                self._spread_counts(pod))
+
+    def failures(self, pod, order: np.ndarray, start: int) -> np.ndarray | None:
+        """Per node of ``order`` from ``start``, the filter checks it fails (FAIL_BITS), or
+        None when the pod is not fusable now."""
+        if not self._dynamic_ok(pod):
+            return None
+        packed = self.inputs(pod)
+        if packed is None:
+            return None
+        P, mask = packed
+        return _fused_failures(order, start, P, mask, self._cluster_arrays())
+
+    def filter_checks(self) -> list[tuple[str, int]]:
+        """(plugin name, FAIL_BITS bit) of the framework's filter plugins the kernel checks,
+        in the profile's order (the first one a node fails is the one kube reports)."""
+        return [(p.name, FAIL_BITS[p.name]) for p in self.fw.filter_plugins
+                if p.name in FAIL_BITS and not _inert(p)]
 
     def _cluster_arrays(self) -> _ClusterArrays:
         """The snapshot's arrays the kernel reads (kept while the snapshot's generation and

@@ -173,7 +173,8 @@ class NodeStatuses:
         self._one[node] = status
 
     def __contains__(self, node: object) -> bool:
-        return node in self._one or (isinstance(node, int) and self._position(node) >= 0)
+        return node in self._one or (isinstance(node, (int, np.integer))
+                                     and self._position(int(node)) >= 0)
 
     def __len__(self) -> int:
         return len(self._one) + (self._nodes.size if self._nodes is not None else 0)
@@ -477,7 +478,7 @@ class Scheduler:
         if self.fused is not None and _fused.ENABLED:
             result = self._schedule_fused(pod, all_nodes)
             if result is not None:
-                return result, None, None
+                return result
         diagnosis = Diagnosis(num_all_nodes=n_all)
         pre = fw.run_pre_filter(state, pod, all_nodes)
         state[SKIP_FILTER_KEY] = pre.skipped
@@ -545,9 +546,11 @@ class Scheduler:
                                evaluated_nodes=processed, feasible_nodes=int(feasible.size)),
                 diagnosis, None)
 
-    def _schedule_fused(self, pod: PodInfo, all_nodes: np.ndarray) -> ScheduleResult | None:
-        """The cycle as one kernel call (:mod:`.fused`) when the pod and the cluster allow it
-        and a node fits; None otherwise (the per-plugin path then runs, and explains)."""
+    def _schedule_fused(self, pod: PodInfo, all_nodes: np.ndarray):
+        """The cycle as one kernel call (:mod:`.fused`) when the pod and the cluster allow it:
+        (result, diagnosis, post) as :meth:`_schedule_pod` returns them, when a node fits or
+        (see :meth:`_fused_failure`) when none does; None otherwise (the per-plugin path then
+        runs, and explains)."""
         if pod.pod.status.nominated_node_name or self.queue.nominator.node_names():
             return None
         n_all = int(all_nodes.size)
@@ -562,8 +565,10 @@ class Scheduler:
         if out is None:
             return None
         found, processed, status, top = out
-        if found == 0 or status != _fused.OK:
+        if status != _fused.OK:
             return None
+        if found == 0:
+            return self._fused_failure(pod, all_nodes)
         self.next_start_node_index = (self.next_start_node_index + processed) % n_all
         if len(top) == 1:
             best = int(top[0])
@@ -572,7 +577,47 @@ class Scheduler:
         else:  # a subclass' own tie-break, among the tied top nodes
             best = self.select_host(top, np.zeros(top.size, np.int64))
         return ScheduleResult(pod.key, self.snapshot.node_names[best], Code.SUCCESS,
-                              evaluated_nodes=processed, feasible_nodes=found)
+                              evaluated_nodes=processed, feasible_nodes=found), None, None
+
+    def _fused_failure(self, pod: PodInfo, all_nodes: np.ndarray):
+        """No node fits: the FitError from the kernel's per-node failed checks, for a
+        framework that explains rejections by plugin only (quiet replays: its
+        ``filter_reason_groups``) and has no PostFilter plugin (whose dry runs need the
+        per-plugin cycle state). Each node's status is that of the first filter plugin, in
+        the profile's order, whose check it fails, with that plugin's code; the per-plugin
+        path gives the same diagnosis (property-tested). None when it does not apply."""
+        fw = self.framework
+        if getattr(fw, "filter_reason_groups", None) is None or fw.post_filter_plugins:
+            return None
+        n_all = int(all_nodes.size)
+        start = self.next_start_node_index % n_all
+        fails = self.fused.failures(pod, all_nodes, start)
+        if fails is None:
+            return None
+        checks = self.fused.filter_checks()
+        distinct = np.flatnonzero(np.bincount(fails))
+        index = np.empty(int(distinct[-1]) + 1, np.int64)
+        statuses = []
+        diagnosis = Diagnosis(num_all_nodes=n_all)
+        for i, v in enumerate(distinct.tolist()):
+            first = next(((name, bit) for name, bit in checks if v & bit), None)
+            if first is None:  # (a node no check rejects: not a failure after all)
+                return None
+            name, bit = first
+            unresolvable = bit not in (_fused.FAIL_BITS["NodeResourcesFit"],
+                                       _fused.FAIL_BITS["GpuShare"]) or \
+                v & (_fused.FIT_UNRESOLVABLE if bit == _fused.FAIL_BITS["NodeResourcesFit"]
+                     else _fused.GPU_UNRESOLVABLE)
+            status = Status(Code.UNSCHEDULABLE_AND_UNRESOLVABLE if unresolvable
+                            else Code.UNSCHEDULABLE, (), name)
+            statuses.append(status)
+            index[v] = i
+            diagnosis.add_plugin_status(status)
+        rotated = np.concatenate([all_nodes[start:], all_nodes[:start]]) if start \
+            else all_nodes
+        diagnosis.node_status.set_many(rotated, index[fails], statuses)
+        # (processed = every node: the rotating start index comes back where it was)
+        return self._fail(CycleState(), pod, diagnosis)
 
     def _find_nodes_that_pass_filters(self, state: CycleState, pod: PodInfo,
                                       nodes: np.ndarray, skipped: frozenset[str],
