@@ -162,19 +162,19 @@ FAIL_BITS = {"NodeUnschedulable": 1, "NodeName": 2, "TaintToleration": 4, "NodeA
 FIT_UNRESOLVABLE, GPU_UNRESOLVABLE = 64, 128
 
 
-@njit(cache=True)
-def _fused_failures(order, start, P, mask, c):
-    """Every filter check each node fails (FAIL_BITS, with FIT_UNRESOLVABLE /
-    GPU_UNRESOLVABLE), the nodes in ``order`` from ``start``: what a cycle that found no
-    feasible node examined. The checks are :func:`_fused_cycle`'s, all of them rather than up
-    to the first failure (kept in step by ``tests/test_fused.py``, which compares the
-    resulting diagnosis with the per-plugin path's)."""
-    tols_n = P[P[H_OFF_TOL]]
-    a = P[H_OFF_TOL] + 2
-    tol_key = P[a:a + tols_n]
-    tol_exists = P[a + tols_n:a + 2 * tols_n] != 0
-    tol_value = P[a + 2 * tols_n:a + 3 * tols_n]
-    tol_effect = P[a + 3 * tols_n:a + 4 * tols_n]
+@njit(cache=True, inline="always")
+def _filter_inputs(P):
+    """The pod's filter inputs packed in ``P`` (see :meth:`FusedPath._pack`): tolerations
+    (key, exists, value, effect), required node selector terms (count, term_ptr, term_group,
+    req_key, req_absent, mask_ptr), the NodeResourcesFit columns (count, columns, requests)
+    and the allowed GPU models (count, mask)."""
+    o = P[H_OFF_TOL]
+    ta = P[o]
+    a = o + 2
+    tol_key = P[a:a + ta]
+    tol_exists = P[a + ta:a + 2 * ta] != 0
+    tol_value = P[a + 2 * ta:a + 3 * ta]
+    tol_effect = P[a + 3 * ta:a + 4 * ta]
     o = P[H_OFF_SEL]
     n_terms = P[o]
     n_reqs = P[o + 1]
@@ -192,10 +192,23 @@ def _fused_failures(order, start, P, mask, c):
     n_cols = P[o]
     cols = P[o + 1:o + 1 + n_cols]
     request = P[o + 1 + n_cols:o + 1 + n_cols + n_cols]
-    gpu_n = P[H_GPU]
     o = P[H_OFF_GPU]
-    n_models = P[o] if gpu_n > 0 else 0
+    n_models = P[o] if P[H_GPU] > 0 else 0
     models = P[o + 1:o + 1 + n_models]
+    return (tol_key, tol_exists, tol_value, tol_effect, n_terms, term_ptr, term_group, req_key,
+            req_absent, mask_ptr, n_cols, cols, request, n_models, models)
+
+
+@njit(cache=True)
+def _fused_failures(order, start, P, mask, c):
+    """Every filter check each node fails (FAIL_BITS, with FIT_UNRESOLVABLE /
+    GPU_UNRESOLVABLE), the nodes in ``order`` from ``start``: what a cycle that found no
+    feasible node examined. The checks are :func:`_fused_cycle`'s, all of them rather than up
+    to the first failure (kept in step by ``tests/test_fused.py``, which compares the
+    resulting diagnosis with the per-plugin path's)."""
+    (tol_key, tol_exists, tol_value, tol_effect, n_terms, term_ptr, term_group, req_key,
+     req_absent, mask_ptr, n_cols, cols, request, n_models, models) = _filter_inputs(P)
+    gpu_n = P[H_GPU]
     n_groups = P[H_AFF_GROUPS]
     allocatable, requested, taint_ptr = c.allocatable, c.requested, c.taint_ptr
     n = order.size
@@ -274,37 +287,11 @@ def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero
     f_taint = P[H_TAINT] != 0
     n_groups = P[H_AFF_GROUPS]
     f_fit = P[H_FIT] != 0
-    o = P[H_OFF_TOL]
-    ta = P[o]
-    a = o + 2
-    tol_key = P[a:a + ta]
-    tol_exists = P[a + ta:a + 2 * ta] != 0
-    tol_value = P[a + 2 * ta:a + 3 * ta]
-    tol_effect = P[a + 3 * ta:a + 4 * ta]
-    o = P[H_OFF_SEL]
-    n_terms = P[o]
-    n_reqs = P[o + 1]
-    a = o + 2
-    term_ptr = P[a:a + n_terms + 1]
-    a += n_terms + 1
-    term_group = P[a:a + n_terms]
-    a += 2 * n_terms  # (the terms' weights: Score)
-    req_key = P[a:a + n_reqs]
-    a += n_reqs
-    req_absent = P[a:a + n_reqs] != 0
-    a += n_reqs
-    mask_ptr = P[a:a + n_reqs + 1]
-    o = P[H_OFF_FIT]
-    n_cols = P[o]
-    cols = P[o + 1:o + 1 + n_cols]
-    request = P[o + 1 + n_cols:o + 1 + n_cols + n_cols]
+    (tol_key, tol_exists, tol_value, tol_effect, n_terms, term_ptr, term_group, req_key,
+     req_absent, mask_ptr, n_cols, cols, request, n_models, models) = _filter_inputs(P)
     gpu_n = P[H_GPU]
     gpu_milli = P[H_GPU_MILLI]
     gpu_any = P[H_GPU_ANY] != 0
-    o = P[H_OFF_GPU]
-    n_models = P[o] if gpu_n > 0 else 0
-    models = P[o + 1:o + 1 + n_models]
-
     # ---- Filter, from the rotating start index, until to_find feasible nodes
     feasible = np.empty(min(to_find, n), np.int64)
     found = 0
@@ -1345,12 +1332,16 @@ class FusedPath:
 
     # ------------------------------------------------------------------------- the cycle
 
+    def _inputs_now(self, pod):
+        """The pod's (P, mask) when it is fusable in the cluster's state now, else None."""
+        if not self._dynamic_ok(pod):
+            return None
+        return self.inputs(pod)
+
     def run(self, pod, order: np.ndarray, start: int, to_find: int):
         """The kernel over ``order`` from ``start``: (found, processed, status, top) or None
         when the pod is not fusable now."""
-        if not self._dynamic_ok(pod):
-            return None
-        packed = self.inputs(pod)
+        packed = self._inputs_now(pod)
         if packed is None:
             return None
         P, mask = packed
@@ -1360,13 +1351,10 @@ class FusedPath:
     def failures(self, pod, order: np.ndarray, start: int) -> np.ndarray | None:
         """Per node of ``order`` from ``start``, the filter checks it fails (FAIL_BITS), or
         None when the pod is not fusable now."""
-        if not self._dynamic_ok(pod):
-            return None
-        packed = self.inputs(pod)
+        packed = self._inputs_now(pod)
         if packed is None:
             return None
-        P, mask = packed
-        return _fused_failures(order, start, P, mask, self._cluster_arrays())
+        return _fused_failures(order, start, packed[0], packed[1], self._cluster_arrays())
 
     def filter_checks(self) -> list[tuple[str, int]]:
         """(plugin name, FAIL_BITS bit) of the framework's filter plugins the kernel checks,
