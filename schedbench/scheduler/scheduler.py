@@ -26,9 +26,9 @@ from __future__ import annotations
 import gc
 import math
 from collections import Counter
-from operator import attrgetter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 import numpy as np
 
