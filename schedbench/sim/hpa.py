@@ -432,44 +432,44 @@ def _change_in_period(period: int, events: Sequence[ScaleEvent], now: float) -> 
     return sum(e.change for e in events if e.time > cutoff)
 
 
-def calculate_scale_up_limit(current: int, up_events: Sequence[ScaleEvent],
-                             down_events: Sequence[ScaleEvent], rules: ScalingRules,
-                             now: float) -> int:
-    """horizontal.go calculateScaleUpLimitWithScalingRules."""
+def _policy_limit(current: int, up_events: Sequence[ScaleEvent],
+                  down_events: Sequence[ScaleEvent], rules: ScalingRules, now: float,
+                  pick, propose) -> int:
+    """The loop both of kube's limit functions run: per policy, the replicas at the start of
+    its period (``current`` minus what was added, plus what was removed, in the period), the
+    policy's proposal from there (``propose(start, policy)``), and ``pick`` of the proposals
+    (``current`` when the policy is Disabled or there is none)."""
     if rules.select_policy == "Disabled":
         return current
-    pick = min if rules.select_policy == "Min" else max
     result = None
     for policy in rules.policies:
         added = _change_in_period(policy.period_seconds, up_events, now)
         deleted = _change_in_period(policy.period_seconds, down_events, now)
-        start = current - added + deleted
-        if policy.type == "Pods":
-            proposed = start + policy.value
-        else:
-            proposed = math.ceil(start * (1 + policy.value / 100))
+        proposed = propose(current - added + deleted, policy)
         result = proposed if result is None else pick(result, proposed)
     return current if result is None else result
+
+
+def calculate_scale_up_limit(current: int, up_events: Sequence[ScaleEvent],
+                             down_events: Sequence[ScaleEvent], rules: ScalingRules,
+                             now: float) -> int:
+    """horizontal.go calculateScaleUpLimitWithScalingRules: the most (policy Max) or the
+    least (Min) of start + Pods and ceil(start * (1 + Percent / 100))."""
+    return _policy_limit(
+        current, up_events, down_events, rules, now, min if rules.select_policy == "Min" else max,
+        lambda start, p: start + p.value if p.type == "Pods"
+        else math.ceil(start * (1 + p.value / 100)))
 
 
 def calculate_scale_down_limit(current: int, up_events: Sequence[ScaleEvent],
                                down_events: Sequence[ScaleEvent], rules: ScalingRules,
                                now: float) -> int:
-    """horizontal.go calculateScaleDownLimitWithBehaviors."""
-    if rules.select_policy == "Disabled":
-        return current
-    pick = max if rules.select_policy == "Min" else min
-    result = None
-    for policy in rules.policies:
-        added = _change_in_period(policy.period_seconds, up_events, now)
-        deleted = _change_in_period(policy.period_seconds, down_events, now)
-        start = current - added + deleted
-        if policy.type == "Pods":
-            proposed = start - policy.value
-        else:
-            proposed = int(start * (1 - policy.value / 100))
-        result = proposed if result is None else pick(result, proposed)
-    return current if result is None else result
+    """horizontal.go calculateScaleDownLimitWithBehaviors: the least (policy Max) or the
+    most (Min) of start - Pods and int(start * (1 - Percent / 100))."""
+    return _policy_limit(
+        current, up_events, down_events, rules, now, max if rules.select_policy == "Min" else min,
+        lambda start, p: start - p.value if p.type == "Pods"
+        else int(start * (1 - p.value / 100)))
 
 
 def convert_with_rules(current: int, desired: int, min_replicas: int,
