@@ -81,22 +81,12 @@ def _floor_quotient(x, y):
 
 
 @njit(cache=True, error_model="numpy")
-def _least_pass(alloc, inv, req, q, w, score, wsum, n):
-    """One resource of LeastAllocated: ``(a - r) * 100 // a`` (0 when over-requested)."""
+def _allocation_pass(strategy, alloc, inv, req, q, w, score, wsum, n):
+    """One resource of LeastAllocated (``(a - r) * 100 // a``, 0 when over-requested) or
+    MostAllocated (``min(r, a) * 100 // a``), weighted into ``score`` and ``wsum``."""
     for j in range(n):
         a = alloc[j]
-        s = _resource_score(LEAST, a, req[j] + q, inv[j])
-        has = a != 0.0
-        score[j] += s * w if has else 0.0
-        wsum[j] += w if has else 0.0
-
-
-@njit(cache=True, error_model="numpy")
-def _most_pass(alloc, inv, req, q, w, score, wsum, n):
-    """One resource of MostAllocated: ``min(r, a) * 100 // a``."""
-    for j in range(n):
-        a = alloc[j]
-        s = _resource_score(MOST, a, req[j] + q, inv[j])
+        s = _resource_score(strategy, a, req[j] + q, inv[j])
         has = a != 0.0
         score[j] += s * w if has else 0.0
         wsum[j] += w if has else 0.0
@@ -196,10 +186,7 @@ def allocation_scores_all(cols, n, strategy, columns, nonzero, request, weights)
         req = cols[NONZERO if nonzero[i] else REQUESTED, c]
         q = np.float64(request[i])
         w = np.float64(weights[i])
-        if strategy == LEAST:
-            _least_pass(alloc, inv, req, q, w, score, wsum, n)
-        else:
-            _most_pass(alloc, inv, req, q, w, score, wsum, n)
+        _allocation_pass(strategy, alloc, inv, req, q, w, score, wsum, n)
     total_w = 0.0
     for i in range(columns.size):
         if columns[i] >= 0:
