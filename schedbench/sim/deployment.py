@@ -537,6 +537,24 @@ class DeploymentController(Controller):
     def _write_deployment(self, new: Any) -> Any:
         return self.store.update(new, cause="deployment controller")
 
+    def _status_edit(self, d: Any) -> Any:
+        """An editable copy of ``d`` with a private copy of its status."""
+        new = self.store.edit(d, spec=False)
+        new.status = _status_copy(d.status)
+        return new
+
+    def _record_revision(self, d: Any, revision: str, progressing: tuple[str, str] | None,
+                         now: float) -> Any:
+        """The deployment's revision annotation set to ``revision`` and, with
+        ``progressing`` (reason, message), its Progressing condition True; written only when
+        something changed (getNewReplicaSet's closing update)."""
+        new = self._status_edit(d)
+        needs = self._set_revision(new, revision)
+        if progressing is not None:
+            _set_condition(new.status, _new_condition("Progressing", "True", *progressing, now))
+            needs = True
+        return self._write_deployment(new) if needs else d
+
     def _scale_rs(self, rs: Any, new_scale: int, d: Any, operation: str) -> tuple[bool, Any]:
         """scaleReplicaSet: set replicas and the desired/max-replicas annotations."""
         max_total = d.spec.replicas + max_surge(d)
@@ -615,8 +633,7 @@ class DeploymentController(Controller):
                                "Deployment is resumed", now)
         else:
             return d
-        new = self.store.edit(d, spec=False)
-        new.status = _status_copy(d.status)
+        new = self._status_edit(d)
         _set_condition(new.status, c)
         return self._write_deployment(new)
 
@@ -639,16 +656,11 @@ class DeploymentController(Controller):
             if changed or rs_copy.spec.min_ready_seconds != d.spec.min_ready_seconds:
                 rs_copy.spec.min_ready_seconds = d.spec.min_ready_seconds
                 return d, self.store.update(rs_copy, cause=f"revision of Deployment {d.key}")
-            new = self.store.edit(d, spec=False)
-            new.status = _status_copy(d.status)
-            needs = self._set_revision(new, existing.metadata.annotations.get(REVISION, ""))
-            if _has_progress_deadline(d) and get_condition(d.status, "Progressing") is None:
-                _set_condition(new.status, _new_condition(
-                    "Progressing", "True", REASON_FOUND_NEW_RS,
-                    f'Found new replica set "{existing.metadata.name}"', now))
-                needs = True
-            if needs:
-                d = self._write_deployment(new)
+            unset = _has_progress_deadline(d) and get_condition(d.status, "Progressing") is None
+            d = self._record_revision(
+                d, existing.metadata.annotations.get(REVISION, ""),
+                (REASON_FOUND_NEW_RS, f'Found new replica set "{existing.metadata.name}"')
+                if unset else None, now)
             return d, existing
         if not create:
             return d, None
@@ -677,24 +689,17 @@ class DeploymentController(Controller):
                     and equal_ignore_hash(d.spec.template, found.spec.template):
                 created, already = found, True
             else:  # a hash collision: bump collisionCount and try again
-                new = self.store.edit(d, spec=False)
-                new.status = _status_copy(d.status)
+                new = self._status_edit(d)
                 new.status.extra["collisionCount"] = (collision or 0) + 1
                 self._write_deployment(new)
                 raise _Requeue() from None
         if not already and created.spec.replicas > 0:
             self.log("scaled", kind="ReplicaSet", name=created.key, deployment=d.key,
                      direction="up", **{"from": 0, "to": created.spec.replicas})
-        new = self.store.edit(d, spec=False)
-        new.status = _status_copy(d.status)
-        needs = self._set_revision(new, new_revision)
-        if not already and _has_progress_deadline(d):
-            _set_condition(new.status, _new_condition(
-                "Progressing", "True", REASON_NEW_RS,
-                f'Created new replica set "{created.metadata.name}"', now))
-            needs = True
-        if needs:
-            d = self._write_deployment(new)
+        d = self._record_revision(
+            d, new_revision,
+            (REASON_NEW_RS, f'Created new replica set "{created.metadata.name}"')
+            if not already and _has_progress_deadline(d) else None, now)
         return d, created
 
     @staticmethod
