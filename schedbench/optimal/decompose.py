@@ -191,6 +191,28 @@ def _choose_window(X: np.ndarray, width: int, rng) -> np.ndarray:
     return free
 
 
+def _windows_by_stage(names, time_limit: float, deadline: float, deterministic: bool):
+    """For each objective stage, (index, name, an iterator over its windows): the windows not
+    yet used (``time_limit / WINDOW_SECONDS``, at least one a stage) are shared out evenly among
+    the stages left; unless ``deterministic``, a stage also stops at its share of the wall time
+    left before ``deadline``."""
+    total = max(len(names), int(time_limit / WINDOW_SECONDS))
+    used = [0]
+
+    def windows(count: int, end: float):
+        for _ in range(count):
+            if not deterministic and time.perf_counter() >= end:
+                return
+            yield
+            used[0] += 1
+
+    for k, name in enumerate(names):
+        left = len(names) - k
+        count = max(1, (total - used[0]) // left)
+        end = time.perf_counter() + max(deadline - time.perf_counter(), 0.0) / left
+        yield k, name, windows(count, end)
+
+
 def _lns_windows(stub, names, hint_x, *, deadline, workers, seed, deterministic, time_limit):
     """Windows as models of their own (instances without inter-pod rules)."""
     from .solver import _counts, _gpu_values, _set_hint, evaluate, solver_parameters
@@ -210,15 +232,8 @@ def _lns_windows(stub, names, hint_x, *, deadline, workers, seed, deterministic,
     gpu_s, gpu_w = dict(gpu[0]), dict(gpu[1])
     per_node = max(1.0, float(np.count_nonzero(inst.ub)) / max(N, 1))
     width = int(min(N, max(4, WINDOW_VARS // per_node)))
-    total_windows = max(len(names), int(time_limit / WINDOW_SECONDS))
-    done = 0
-    for k, name in enumerate(names):
-        stage_windows = max(1, (total_windows - done) // (len(names) - k))
-        stage_end = time.perf_counter() + max(deadline - time.perf_counter(), 0.0) / (
-            len(names) - k)
-        for _ in range(stage_windows):
-            if not deterministic and time.perf_counter() >= stage_end:
-                break
+    for k, name, windows in _windows_by_stage(names, time_limit, deadline, deterministic):
+        for _ in windows:
             free = _choose_window(X, width, rng)
             W = np.flatnonzero(free)
             sub = _window(inst, X, W)
@@ -233,7 +248,6 @@ def _lns_windows(stub, names, hint_x, *, deadline, workers, seed, deterministic,
             s = cp_model.CpSolver()
             solver_parameters(s, WINDOW_SECONDS, workers, seed, deterministic)
             st = s.Solve(sub_pm.model)
-            done += 1
             if st not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
                 continue
             X[:, W] = _counts(sub_pm, s)
@@ -284,16 +298,9 @@ def _lns_in_model(pm: PlacementModel, names: list[str], hint_x, *, deadline: flo
         X = _counts(pm, s)
     per_node = max(1.0, len(pm.x) / max(N, 1))
     width = int(min(N, max(8, WINDOW_VARS // per_node)))
-    total_windows = max(len(names), int(time_limit / WINDOW_SECONDS))
-    done = 0
-    for k, name in enumerate(names):
+    for k, name, windows in _windows_by_stage(names, time_limit, deadline, deterministic):
         pm.set_objective(name)
-        stage_windows = max(1, (total_windows - done) // (len(names) - k))
-        stage_end = time.perf_counter() + max(deadline - time.perf_counter(), 0.0) / (
-            len(names) - k)
-        for _ in range(stage_windows):
-            if not deterministic and time.perf_counter() >= stage_end:
-                break
+        for _ in windows:
             free = _choose_window(X, width, rng)
             saved = _restrict(pm, X, free)
             try:
@@ -306,7 +313,6 @@ def _lns_in_model(pm: PlacementModel, names: list[str], hint_x, *, deadline: flo
                     gpu_sol = _gpu_values(pm, s)
             finally:
                 _restore(pm, saved)
-            done += 1
         # keep this stage's value for the next ones
         value = _value(pm, X, name)
         if k:
