@@ -43,6 +43,14 @@ def make_ctx(seed: int = 0) -> Context:
     return Context(engine=engine, store=Store(engine))
 
 
+def start_proxy(ctx: Context, **kw) -> KubeProxy:
+    """An Endpoints controller and a kube-proxy (``kw``: its options) running on ``ctx``."""
+    EndpointsController(ctx).start()
+    proxy = KubeProxy(ctx, **kw)
+    proxy.start()
+    return proxy
+
+
 def make_pod(name: str, labels: dict, node: str = "", ready: bool = False, phase: str = "",
              ns: str = "default", cpu: int | None = 500, ports=()) -> Pod:
     requests = {"cpu": cpu} if cpu is not None else {}
@@ -320,9 +328,7 @@ def test_random_counts_are_a_multinomial_split():
 def _proxy_with_service(seed: int, mode: str, n: int, rate: float = 97.0):
     ctx = make_ctx(seed)
     store, engine = ctx.store, ctx.engine
-    EndpointsController(ctx).start()
-    proxy = KubeProxy(ctx)
-    proxy.start()
+    proxy = start_proxy(ctx)
     ann = {ANN_LOAD_BALANCING: mode}
     for name in ("web", "api"):
         store.create(make_service(name, {"app": name}, annotations=ann))
@@ -369,9 +375,7 @@ def test_random_split_changes_with_the_seed_and_round_robin_does_not():
 def test_traffic_without_endpoints_is_dropped_and_rates_reach_pods():
     ctx = make_ctx()
     store, engine = ctx.store, ctx.engine
-    EndpointsController(ctx).start()
-    proxy = KubeProxy(ctx, interval=2.0)
-    proxy.start()
+    proxy = start_proxy(ctx, interval=2.0)
     store.create(make_service("web", {"app": "web"}))
     proxy.set_request_rate("default/web", 10.5)
     engine.run()
@@ -406,9 +410,7 @@ def test_bad_load_balancing_annotation_is_an_input_error():
 def test_pod_cpu_use_is_base_plus_rate_times_cpu_per_request():
     ctx = make_ctx()
     store, engine = ctx.store, ctx.engine
-    EndpointsController(ctx).start()
-    proxy = KubeProxy(ctx)
-    proxy.start()
+    proxy = start_proxy(ctx)
     load = LoadModel(proxy)
     store.create(make_service("web", {"app": "web"}, annotations={
         ANN_CPU_PER_REQUEST: "4", ANN_BASE_CPU: "50"}))
@@ -454,9 +456,7 @@ def test_metrics_server_model_reports_running_pods_of_reporting_nodes():
         NodeCondition(type="Ready", status="True")])))
     store.create(Node(metadata=ObjectMeta(name="n2"), status=NodeStatus(conditions=[
         NodeCondition(type="Ready", status="Unknown")])))
-    EndpointsController(ctx).start()
-    proxy = KubeProxy(ctx)
-    proxy.start()
+    proxy = start_proxy(ctx)
     down: set[str] = set()
     load = LoadModel(proxy, node_reporting=lambda node: node not in down)
     store.create(make_service("web", {"app": "web"}))
@@ -478,9 +478,7 @@ def test_metrics_server_model_reports_running_pods_of_reporting_nodes():
 def test_a_pod_serving_two_services_adds_their_load():
     ctx = make_ctx()
     store, engine = ctx.store, ctx.engine
-    EndpointsController(ctx).start()
-    proxy = KubeProxy(ctx)
-    proxy.start()
+    proxy = start_proxy(ctx)
     load = LoadModel(proxy)
     store.create(make_service("web", {"app": "web"}, annotations={
         ANN_CPU_PER_REQUEST: "2", ANN_BASE_CPU: "30"}))
