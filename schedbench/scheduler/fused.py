@@ -866,6 +866,10 @@ class FusedPath:
         pre_score = {p.name for p in framework.pre_score_plugins}
         pre_filter = {p.name for p in framework.pre_filter_plugins}
         filters = {p.name for p in framework.filter_plugins if not _inert(p)}
+        #: (plugin name, FAIL_BITS bit) of the filter plugins the kernel checks, in the
+        #: profile's order (the first one a node fails is the one kube reports)
+        self.filter_checks = [(p.name, FAIL_BITS[p.name]) for p in framework.filter_plugins
+                              if p.name in filters and p.name in FAIL_BITS]
         self.weights = {p.name: framework.score_weights[p.name]
                         for p in framework.score_plugins if not _inert(p)}
         self.filters = filters
@@ -1355,12 +1359,6 @@ class FusedPath:
         if packed is None:
             return None
         return _fused_failures(order, start, packed[0], packed[1], self._cluster_arrays())
-
-    def filter_checks(self) -> list[tuple[str, int]]:
-        """(plugin name, FAIL_BITS bit) of the framework's filter plugins the kernel checks,
-        in the profile's order (the first one a node fails is the one kube reports)."""
-        return [(p.name, FAIL_BITS[p.name]) for p in self.fw.filter_plugins
-                if p.name in FAIL_BITS and not _inert(p)]
 
     def _cluster_arrays(self) -> _ClusterArrays:
         """The snapshot's arrays the kernel reads (kept while the snapshot's generation and

@@ -594,7 +594,7 @@ class Scheduler:
         fails = self.fused.failures(pod, all_nodes, start)
         if fails is None:
             return None
-        checks = self.fused.filter_checks()
+        checks = self.fused.filter_checks
         distinct = np.flatnonzero(np.bincount(fails))
         index = np.empty(int(distinct[-1]) + 1, np.int64)
         statuses = []
