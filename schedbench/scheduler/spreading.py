@@ -324,7 +324,8 @@ class SelectorCounts:
         if ns not in self._by_namespace or is_terminating(pod):
             return
         labels = pod.labels
-        for entry in self._candidates(ns, tuple(labels.items())):
+        items = indexed[1] if indexed is not None else tuple(labels.items())
+        for entry in self._candidates(ns, items):
             if entry.selector.matches(labels):
                 entry.counts[node] -= 1
 
