@@ -30,7 +30,8 @@ pods are matched against the incoming pod with the labels of the incoming pod's 
 :class:`AffinityIndex` is a snapshot listener that keeps, as pods are bound and removed:
 
 - the bound pods grouped by *label class* (namespace + labels; the replicas of a workload share
-  one), per class the number of its pods on each node;
+  one), per class the number of its pods on each node (counted from the first incoming pod
+  with affinity terms on: before one comes, nothing reads them);
 - per distinct required anti-affinity term of bound pods, the number of bound pods carrying it
   on each node (InterPodAffinity's PreFilter asks which of them match the incoming pod);
 - per distinct required affinity term and per distinct preferred (anti-)affinity term with its
@@ -199,7 +200,7 @@ class AffinityIndex:
 
     def __init__(self) -> None:
         self.version = 0
-        self.class_ids: dict[tuple[str, frozenset], int] = {}
+        self._class_ids: dict[tuple[str, frozenset], int] = {}
         self.class_namespace: list[str] = []
         self.class_labels: list[dict[str, str]] = []
         self.class_nodes: list[NodeCounts] = []
@@ -209,10 +210,23 @@ class AffinityIndex:
         self.score_terms: dict[tuple[Term, int, int], NodeCounts] = {}
         # incoming-pod term -> [classes examined, matching class ids]
         self._class_matches: dict[Term, list] = {}
+        # the label classes are only read for incoming pods with affinity terms, and many
+        # runs have none: they are counted from the snapshot's bound pods on the first read,
+        # and kept up to date from then on
+        self._snapshot: weakref.ref | None = None
+        self._classes_live = False
+
+    @property
+    def class_ids(self) -> dict[tuple[str, frozenset], int]:
+        """(namespace, labels) -> label class id."""
+        self._classify()
+        return self._class_ids
 
     # --------------------------------------------------------------------- listener
 
     def pod_added(self, snapshot: NodeSnapshot, pod: PodInfo, node: int) -> None:
+        if self._snapshot is None:
+            self._snapshot = weakref.ref(snapshot)
         self._update(pod, node, 1)
 
     def pod_removed(self, snapshot: NodeSnapshot, pod: PodInfo, node: int) -> None:
@@ -220,22 +234,35 @@ class AffinityIndex:
 
     def _class_of(self, namespace: str, labels: Mapping[str, str]) -> int:
         key = (namespace, frozenset(labels.items()))
-        c = self.class_ids.get(key)
+        c = self._class_ids.get(key)
         if c is None:
-            c = self.class_ids[key] = len(self.class_namespace)
+            c = self._class_ids[key] = len(self.class_namespace)
             self.class_namespace.append(namespace)
             self.class_labels.append(dict(labels))
             self.class_nodes.append(NodeCounts())
         return c
 
-    def _update(self, pod: PodInfo, node: int, delta: int) -> None:
-        self.version += 1
+    def _classify(self) -> None:
+        """Start counting pods by label class (on the first read): the snapshot's bound pods."""
+        if self._classes_live:
+            return
+        self._classes_live = True
+        snapshot = self._snapshot() if self._snapshot is not None else None
+        for pod in snapshot.pods.values() if snapshot is not None else ():
+            self._count_class(pod, pod.node, 1)
+
+    def _count_class(self, pod: PodInfo, node: int, delta: int) -> None:
         labels = pod.labels
         got = pod.cache.get("affinity_class")  # (kept while the pod's labels are the same)
         if got is None or got[0] is not self or got[1] is not labels:
             got = pod.cache["affinity_class"] = (self, labels,
                                                  self._class_of(pod.namespace, labels))
         self.class_nodes[got[2]].add(node, delta)
+
+    def _update(self, pod: PodInfo, node: int, delta: int) -> None:
+        self.version += 1
+        if self._classes_live:
+            self._count_class(pod, node, delta)
         terms = pod_terms(pod)
         if terms is NO_TERMS:
             return
@@ -254,6 +281,7 @@ class AffinityIndex:
         """Label classes matched by a resolved term of an incoming pod (no namespace labels are
         looked at: see :func:`resolve_namespaces`). Memoised per term; classes that appeared
         since are examined on the next call."""
+        self._classify()
         entry = self._class_matches.get(term)
         if entry is None:
             entry = self._class_matches[term] = [0, []]
@@ -266,6 +294,7 @@ class AffinityIndex:
         return entry[1]
 
     def populated(self, classes: Iterable[int]) -> list[NodeCounts]:
+        self._classify()
         return [g for g in (self.class_nodes[c] for c in classes) if g]
 
 
@@ -302,7 +331,7 @@ def recount(snapshot: NodeSnapshot) -> AffinityIndex:
 def index_contents(index: AffinityIndex) -> dict:
     """The index as plain data, empty entries dropped (to compare two indexes)."""
     classes = {}
-    for key, c in index.class_ids.items():
+    for key, c in index.class_ids.items():  # (classifies the pending pods)
         if index.class_nodes[c]:
             classes[key] = dict(index.class_nodes[c].by_node)
     return {"classes": classes,
