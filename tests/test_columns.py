@@ -95,16 +95,21 @@ def test_fit_and_balanced_in_one_pass_equal_reference(case, strategy, w_fit, w_b
     want = [w_fit * ref(_pairs(alloc, req, nz, request, nonzero, j), list(weights))
             + w_bal * balanced(_pairs(alloc, req, nz, request, bal_nonzero, j))
             for j in range(n)]
+    args = (strategy, columns, nonzero, request, weights, w_fit, bal_columns, bal_nonzero,
+            bal_request, w_bal, float(base))
     out = np.full(n, 7, np.int64)
-    C.resource_scores_into(cols, zero_alloc, np.zeros(0, np.int64), strategy, columns, nonzero,
-                           request, weights, w_fit, bal_columns, bal_nonzero, bal_request,
-                           w_bal, float(base), out)
+    C.resource_scores_into(cols, zero_alloc, np.zeros(0, np.int64), 0, *args, out)
     assert out.tolist() == [base + v for v in want]
+    # a span lo..hi-1 (the vectorised loop from an offset)
+    lo = data.draw(st.integers(0, n))
+    hi = data.draw(st.integers(lo, n))
+    out = np.full(hi - lo, 7, np.int64)
+    C.resource_scores_into(cols, zero_alloc, np.zeros(0, np.int64), lo, *args, out)
+    assert out.tolist() == [base + v for v in want[lo:hi]]
+    # a subset in any order (``lo`` is then ignored)
     nodes = np.array(data.draw(st.lists(st.integers(0, n - 1), unique=True)), np.int64)
     out = np.full(nodes.size, 7, np.int64)
-    C.resource_scores_into(cols, zero_alloc, nodes, strategy, columns, nonzero, request,
-                           weights, w_fit, bal_columns, bal_nonzero, bal_request, w_bal,
-                           float(base), out)
+    C.resource_scores_into(cols, zero_alloc, nodes, lo, *args, out)
     assert out.tolist() == [base + want[j] for j in nodes.tolist()]
 
 

@@ -131,7 +131,15 @@ def test_fused_scores_equal_the_per_plugin_scores(seed, shape, data, policy):
     for pod in s.cluster.pending_pods():
         info = s.snapshot.pod_info(pod)
         picked = data.draw(st.lists(st.sampled_from(alive.tolist()), unique=True, min_size=1))
-        for nodes in (alive, np.array(picked, np.int64)):
+        # a rotating window of the nodes (two ascending runs: the vectorised pass over their
+        # spans) and the picked nodes so arranged
+        k = data.draw(st.integers(0, alive.size - 1))
+        size = data.draw(st.integers(1, alive.size))
+        window = np.roll(alive, -k)[:size]
+        cut = data.draw(st.integers(0, len(picked)))
+        ordered = sorted(picked)
+        runs = np.array(ordered[cut:] + ordered[:cut], np.int64)
+        for nodes in (alive, np.array(picked, np.int64), window, runs):
             got = s.fused.score(info, nodes)
             if got is None:
                 continue
@@ -139,6 +147,29 @@ def test_fused_scores_equal_the_per_plugin_scores(seed, shape, data, policy):
             fw.run_pre_filter(state, info, alive)
             want = fw.run_scores(state, info, nodes, fw.run_pre_score(state, info, nodes))
             assert got.tolist() == want.total.tolist()
+
+
+def _spans_reference(nodes: list[int]) -> tuple[int, int, int, int]:
+    """The slots of ``nodes`` as at most two disjoint ascending runs, or (0, -1, 0, -1)."""
+    if not nodes:
+        return 0, -1, 0, -1
+    for cut in range(1, len(nodes) + 1):
+        first, second = nodes[:cut], nodes[cut:]
+        if first != sorted(set(first)) or second != sorted(set(second)):
+            continue
+        if not second:
+            return first[0], first[-1], 0, -1
+        if second[-1] < first[0]:
+            return first[0], first[-1], second[0], second[-1]
+    return 0, -1, 0, -1
+
+
+@given(st.lists(st.integers(0, 30), max_size=12), st.integers(0, 12))
+def test_ascending_spans_equal_reference(nodes, cut):
+    ordered = sorted(set(nodes))
+    for case in (nodes, ordered, ordered[cut:] + ordered[:cut]):
+        got = fused._ascending_spans(np.array(case, np.int64))
+        assert tuple(int(v) for v in got) == _spans_reference(case), case
 
 
 @given(seed=st.integers(0, 2**32 - 1), shape=shapes(), run_seed=st.integers(0, 2**16),

@@ -103,12 +103,13 @@ def _resource_score(strategy, a, r, y):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _pair_columns(cols, columns, nonzero):
-    """Allocatable, 1/allocatable and requested (or non-zero requested) of two resources."""
-    return (cols[ALLOC, columns[0]], cols[ALLOC, columns[1]],
-            cols[INV_ALLOC, columns[0]], cols[INV_ALLOC, columns[1]],
-            cols[NONZERO if nonzero[0] else REQUESTED, columns[0]],
-            cols[NONZERO if nonzero[1] else REQUESTED, columns[1]])
+def _pair_columns(cols, columns, nonzero, lo=0):
+    """Allocatable, 1/allocatable and requested (or non-zero requested) of two resources,
+    from node ``lo`` on (a slice: the loops over it keep to plain indices, which vectorise)."""
+    return (cols[ALLOC, columns[0], lo:], cols[ALLOC, columns[1], lo:],
+            cols[INV_ALLOC, columns[0], lo:], cols[INV_ALLOC, columns[1], lo:],
+            cols[NONZERO if nonzero[0] else REQUESTED, columns[0], lo:],
+            cols[NONZERO if nonzero[1] else REQUESTED, columns[1], lo:])
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -228,11 +229,12 @@ WEIGHT_LIMIT = 1 << 40
 
 
 @njit(cache=True, error_model="numpy")
-def resource_scores_into(cols, zero_alloc, nodes, strategy, fit_columns, fit_nonzero,
+def resource_scores_into(cols, zero_alloc, nodes, lo, strategy, fit_columns, fit_nonzero,
                          fit_request, fit_weights, w_fit, bal_columns, bal_nonzero, bal_request,
                          w_bal, base, out):
-    """``out[i] = base + w_fit * fit + w_bal * balanced`` of node ``nodes[i]`` (of node ``i``
-    when ``nodes`` is empty: every node ``0..out.size-1``, the vectorised case) in one pass:
+    """``out[i] = base + w_fit * fit + w_bal * balanced`` of node ``nodes[i]`` (of node
+    ``lo + i`` when ``nodes`` is empty: the nodes ``lo..lo+out.size-1``, the vectorised case)
+    in one pass:
     NodeResourcesFit (LeastAllocated or MostAllocated over two resources) and
     BalancedAllocation over two resources, as :func:`allocation_scores_all` and
     :func:`balanced_scores_all` compute them. ``0 <= w_fit, w_bal < WEIGHT_LIMIT`` and
@@ -246,27 +248,28 @@ def resource_scores_into(cols, zero_alloc, nodes, strategy, fit_columns, fit_non
     plain = c0 == bal_columns[0] and c1 == bal_columns[1] and zero_alloc[c0] == 0 \
         and zero_alloc[c1] == 0
     if plain and strategy == LEAST:
-        _fit_and_balanced_plain(cols, nodes, LEAST, fit_columns, fit_nonzero, fit_request,
+        _fit_and_balanced_plain(cols, nodes, lo, LEAST, fit_columns, fit_nonzero, fit_request,
                                 fit_weights, w_fit, bal_nonzero, bal_request, w_bal, base, out)
     elif plain:
-        _fit_and_balanced_plain(cols, nodes, MOST, fit_columns, fit_nonzero, fit_request,
+        _fit_and_balanced_plain(cols, nodes, lo, MOST, fit_columns, fit_nonzero, fit_request,
                                 fit_weights, w_fit, bal_nonzero, bal_request, w_bal, base, out)
     elif strategy == LEAST:
-        _fit_and_balanced(cols, nodes, LEAST, fit_columns, fit_nonzero, fit_request,
+        _fit_and_balanced(cols, nodes, lo, LEAST, fit_columns, fit_nonzero, fit_request,
                           fit_weights, w_fit, bal_columns, bal_nonzero, bal_request, w_bal, base,
                           out)
     else:
-        _fit_and_balanced(cols, nodes, MOST, fit_columns, fit_nonzero, fit_request,
+        _fit_and_balanced(cols, nodes, lo, MOST, fit_columns, fit_nonzero, fit_request,
                           fit_weights, w_fit, bal_columns, bal_nonzero, bal_request, w_bal, base,
                           out)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _fit_and_balanced(cols, nodes, strategy, fit_columns, fit_nonzero, fit_request,
+def _fit_and_balanced(cols, nodes, lo, strategy, fit_columns, fit_nonzero, fit_request,
                       fit_weights, w_fit, bal_columns, bal_nonzero, bal_request, w_bal, base,
                       out):
-    a0c, a1c, y0c, y1c, r0c, r1c = _pair_columns(cols, fit_columns, fit_nonzero)
-    b0c, b1c, z0c, z1c, t0c, t1c = _pair_columns(cols, bal_columns, bal_nonzero)
+    lo = lo if nodes.size == 0 else 0
+    a0c, a1c, y0c, y1c, r0c, r1c = _pair_columns(cols, fit_columns, fit_nonzero, lo)
+    b0c, b1c, z0c, z1c, t0c, t1c = _pair_columns(cols, bal_columns, bal_nonzero, lo)
     q0 = np.float64(fit_request[0])
     q1 = np.float64(fit_request[1])
     p0 = np.float64(bal_request[0])
@@ -304,13 +307,14 @@ def _plain_score(strategy, a, r, y):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _fit_and_balanced_plain(cols, nodes, strategy, columns, fit_nonzero, fit_request,
+def _fit_and_balanced_plain(cols, nodes, lo, strategy, columns, fit_nonzero, fit_request,
                             fit_weights, w_fit, bal_nonzero, bal_request, w_bal, base, out):
     """:func:`_fit_and_balanced` when every node has both resources and both plugins score
     the same two columns: ``sum(weight)`` is the same on every node and no branch is left."""
-    a0c, a1c, y0c, y1c, r0c, r1c = _pair_columns(cols, columns, fit_nonzero)
-    t0c = cols[NONZERO if bal_nonzero[0] else REQUESTED, columns[0]]
-    t1c = cols[NONZERO if bal_nonzero[1] else REQUESTED, columns[1]]
+    lo = lo if nodes.size == 0 else 0
+    a0c, a1c, y0c, y1c, r0c, r1c = _pair_columns(cols, columns, fit_nonzero, lo)
+    t0c = cols[NONZERO if bal_nonzero[0] else REQUESTED, columns[0], lo:]
+    t1c = cols[NONZERO if bal_nonzero[1] else REQUESTED, columns[1], lo:]
     q0 = np.float64(fit_request[0])
     q1 = np.float64(fit_request[1])
     p0 = np.float64(bal_request[0])

@@ -101,6 +101,9 @@ _EXACT_LIMIT_INT = int(EXACT_LIMIT)
 #: status codes of the kernel
 OK, OUT_OF_RANGE = 0, 1
 
+#: Positions the cycle's filter takes at a time (see :func:`_fused_cycle`).
+FILTER_BLOCK = 64
+
 
 # ------------------------------------------------------------------------------- kernel
 
@@ -292,77 +295,106 @@ def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero
     gpu_n = P[H_GPU]
     gpu_milli = P[H_GPU_MILLI]
     gpu_any = P[H_GPU_ANY] != 0
-    # ---- Filter, from the rotating start index, until to_find feasible nodes
+    # ---- Filter, from the rotating start index, until to_find feasible nodes: per block of
+    # positions, the checks on plain per-node numbers first (vectorised when the block's
+    # nodes are consecutive slots, as when the snapshot keeps them in evaluation order),
+    # then the rest on the nodes that passed
     feasible = np.empty(min(to_find, n), np.int64)
+    passed = np.empty(FILTER_BLOCK, np.bool_)
+    exact = cols_state[0] == 0
     found = 0
     processed = 0
-    for i in range(n):
+    i = 0
+    while i < n and found < to_find:
         pos = start + i
         if pos >= n:
             pos -= n
-        node = order[pos]
-        processed += 1
-        if f_unsched and unschedulable[node]:
-            continue
-        if f_nodename and node != target:
-            continue
-        if f_taint:
-            bad = False
-            for t in range(taint_ptr[node], taint_ptr[node + 1]):
-                e = taint_effect[t]
-                if e == 1:  # PreferNoSchedule: not a filter matter
-                    continue
-                if not _tolerated(taint_key[t], taint_value[t], e, tol_key, tol_exists,
-                                  tol_value, tol_effect):
-                    bad = True
-                    break
-            if bad:
+        m = min(FILTER_BLOCK, n - pos, n - i)  # (a block ends where the positions wrap)
+        base = order[pos]
+        consecutive = exact
+        for k in range(m):
+            consecutive &= order[pos + k] == base + k
+        if consecutive:
+            for k in range(m):
+                passed[k] = True
+            if f_unsched:
+                for k in range(m):
+                    passed[k] &= not unschedulable[base + k]
+            if f_fit:
+                for k in range(m):
+                    passed[k] &= pod_count[base + k] + 1 <= allowed_pods[base + k]
+                for c in range(n_cols):
+                    q = np.float64(request[c])
+                    alloc = columns[0, cols[c], base:base + m]
+                    used = columns[1, cols[c], base:base + m]
+                    for k in range(m):
+                        passed[k] &= q <= alloc[k] - used[k]
+        else:
+            for k in range(m):
+                node = order[pos + k]
+                ok = not (f_unsched and unschedulable[node])
+                if f_fit and ok:
+                    ok = pod_count[node] + 1 <= allowed_pods[node]
+                    for c in range(n_cols):
+                        r = cols[c]
+                        ok &= request[c] <= allocatable[node, r] - requested[node, r]
+                passed[k] = ok
+        for k in range(m):
+            if not passed[k]:
                 continue
-        if n_groups > 0:
-            bad = False
-            for g in range(n_groups):
-                matched = False
-                for t in range(n_terms):
-                    if term_group[t] == g and _term_matches(node, t, labels, term_ptr, req_key,
-                                                            req_absent, mask_ptr, mask):
-                        matched = True
+            node = order[pos + k]
+            if f_nodename and node != target:
+                continue
+            if f_taint:
+                bad = False
+                for t in range(taint_ptr[node], taint_ptr[node + 1]):
+                    e = taint_effect[t]
+                    if e == 1:  # PreferNoSchedule: not a filter matter
+                        continue
+                    if not _tolerated(taint_key[t], taint_value[t], e, tol_key, tol_exists,
+                                      tol_value, tol_effect):
+                        bad = True
                         break
-                if not matched:
-                    bad = True
-                    break
-            if bad:
-                continue
-        if f_fit:
-            if pod_count[node] + 1 > allowed_pods[node]:
-                continue
-            bad = False
-            for k in range(n_cols):
-                r = cols[k]
-                if request[k] > allocatable[node, r] - requested[node, r]:
-                    bad = True
-                    break
-            if bad:
-                continue
-        if gpu_n > 0:  # GpuShare (as plugins.gpu_share._gpu_filter_codes)
-            c = gpu_count[node]
-            if c <= 0:
-                continue
-            if not gpu_any:
-                m = gpu_model[node]
-                if m < 0 or m >= n_models or models[m] == 0:
+                if bad:
                     continue
-            if gpu_n > c:
-                continue
-            k = 0
-            for j in range(c):
-                if gpu_free[node, j] >= gpu_milli:
-                    k += 1
-            if k < gpu_n:
-                continue
-        feasible[found] = node
-        found += 1
-        if found == to_find:
-            break
+            if n_groups > 0:
+                bad = False
+                for g in range(n_groups):
+                    matched = False
+                    for t in range(n_terms):
+                        if term_group[t] == g and _term_matches(node, t, labels, term_ptr,
+                                                                req_key, req_absent, mask_ptr,
+                                                                mask):
+                            matched = True
+                            break
+                    if not matched:
+                        bad = True
+                        break
+                if bad:
+                    continue
+            if gpu_n > 0:  # GpuShare (as plugins.gpu_share._gpu_filter_codes)
+                c = gpu_count[node]
+                if c <= 0:
+                    continue
+                if not gpu_any:
+                    mdl = gpu_model[node]
+                    if mdl < 0 or mdl >= n_models or models[mdl] == 0:
+                        continue
+                if gpu_n > c:
+                    continue
+                free = 0
+                for j in range(c):
+                    if gpu_free[node, j] >= gpu_milli:
+                        free += 1
+                if free < gpu_n:
+                    continue
+            feasible[found] = node
+            found += 1
+            if found == to_find:
+                m = k + 1  # (the nodes after it are not examined)
+                break
+        i += m
+    processed = i
     if found <= 1:
         return found, processed, OK, feasible[:found].copy()
 
@@ -540,7 +572,8 @@ def _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested, labe
     value on every node is left out (the totals then differ from kube's by that constant).
     When ``nodes`` are most of the ``n_slots`` nodes, the resource scores are computed for
     every node at once from the float columns ``cols`` (:mod:`.columns`; exact unless
-    ``cols_state[0]``) and picked for ``nodes``."""
+    ``cols_state[0]``) and picked for ``nodes``; likewise over the spans of slots ``nodes``
+    cover when those are few (:func:`_ascending_spans`)."""
     _prefer_wide_vectors()
     found = nodes.size
     total = np.empty(found, np.int64)
@@ -557,26 +590,35 @@ def _score_nodes(nodes, P, mask, allocatable, requested, nonzero_requested, labe
     # usual pair, in one pass over the float columns, written first (the other plugins add
     # to it) with the constant: every node at once when most are asked for (vectorised),
     # else the nodes asked for
-    both = False
-    if cols_state[0] == 0 and 0 <= P[H_W_FIT] < WEIGHT_LIMIT and 0 <= P[H_W_BAL] < WEIGHT_LIMIT \
-            and constant < MAX_NODE_SCORE * WEIGHT_LIMIT:
-        of = P[H_OFF_SFIT] + 2
-        ob = P[H_OFF_SBAL] + 2
-        if P[of - 1] == 2 and P[of] >= 0 and P[of + 1] >= 0 and P[ob - 1] == 2 \
-                and P[ob - 2] == 3 and _columns_apply(P, of, 2, P[of - 2]) \
-                and _columns_apply(P, ob, 2, 3):
-            resource_scores_into(cols, cols_state[1:], nodes[:0] if dense else nodes, P[of - 2],
-                                 P[of:of + 2], P[of + 2:of + 4] != 0, P[of + 4:of + 6],
-                                 P[of + 6:of + 8], P[H_W_FIT], P[ob:ob + 2],
-                                 P[ob + 2:ob + 4] != 0, P[ob + 4:ob + 6], P[H_W_BAL],
-                                 np.float64(constant), dense_total if dense else total)
-            both = True
-            constant = 0  # (added)
-    if not both:
+    of = P[H_OFF_SFIT] + 2
+    ob = P[H_OFF_SBAL] + 2
+    both = cols_state[0] == 0 and 0 <= P[H_W_FIT] < WEIGHT_LIMIT \
+        and 0 <= P[H_W_BAL] < WEIGHT_LIMIT and constant < MAX_NODE_SCORE * WEIGHT_LIMIT \
+        and P[of - 1] == 2 and P[of] >= 0 and P[of + 1] >= 0 and P[ob - 1] == 2 \
+        and P[ob - 2] == 3 and _columns_apply(P, of, 2, P[of - 2]) and _columns_apply(P, ob, 2, 3)
+    # fewer nodes, but in at most two ascending runs (the rotating window over nodes kept in
+    # evaluation order) spanning few more slots: the vectorised pass over those spans
+    lo1, hi1, lo2, hi2 = _ascending_spans(nodes) if both and not dense else (0, -1, 0, -1)
+    spans = hi1 >= lo1 and (hi1 - lo1) + (hi2 - lo2) + 2 <= SPAN_SLACK * found
+    if spans:
+        dense_total = np.empty(n_slots, np.int64)
+    if both:
+        # (the constant is added here, once)
+        if spans and hi2 >= lo2:
+            _resource_scores_packed(P, of, ob, cols, cols_state, nodes[:0], lo2, constant,
+                                    dense_total[lo2:hi2 + 1])
+        if spans:
+            _resource_scores_packed(P, of, ob, cols, cols_state, nodes[:0], lo1, constant,
+                                    dense_total[lo1:hi1 + 1])
+        else:
+            _resource_scores_packed(P, of, ob, cols, cols_state, nodes[:0] if dense else nodes,
+                                    0, constant, dense_total if dense else total)
+        constant = 0  # (added)
+    else:
         dense_total[:] = 0
-    if not (both and (identity or not dense)):
+    have_dense = both and (dense or spans)
+    if not (both and (identity or not have_dense)):
         total[:] = 0
-    have_dense = both and dense
     if w >= 0 and P[H_PNS] != 0:
         o = P[H_OFF_TOL]
         ta = P[o]
@@ -750,6 +792,44 @@ def _default_spread_scores(nodes, alive, labels, counts, P, o):
     for i in range(found):
         out[i] = MAX_NODE_SCORE if hi == 0 else MAX_NODE_SCORE * (hi + lo - out[i]) // hi
     return out
+
+
+@njit(cache=True)
+def _resource_scores_packed(P, of, ob, cols, cols_state, nodes, lo, constant, out):
+    """:func:`~.columns.resource_scores_into` of the NodeResourcesFit and BalancedAllocation
+    scorers packed at ``P[of - 2]`` and ``P[ob - 2]``, plus ``constant``."""
+    _prefer_wide_vectors()
+    resource_scores_into(cols, cols_state[1:], nodes, lo, P[of - 2], P[of:of + 2],
+                         P[of + 2:of + 4] != 0, P[of + 4:of + 6], P[of + 6:of + 8], P[H_W_FIT],
+                         P[ob:ob + 2], P[ob + 2:ob + 4] != 0, P[ob + 4:ob + 6], P[H_W_BAL],
+                         np.float64(constant), out)
+
+
+#: The vectorised pass over the spans of a node subset when they hold at most this many slots
+#: a node of the subset (it costs about a sixth of the gathered pass a node).
+SPAN_SLACK = 4
+
+
+@njit(cache=True)
+def _ascending_spans(nodes):
+    """``(lo1, hi1, lo2, hi2)``: the slots ``nodes`` span as at most two ascending runs
+    (``hi < lo`` for an empty second run); ``(0, -1, 0, -1)`` when they are not."""
+    n = nodes.size
+    if n == 0:
+        return 0, -1, 0, -1
+    cut = n
+    for i in range(1, n):
+        if nodes[i] <= nodes[i - 1]:
+            cut = i
+            break
+    for i in range(cut + 1, n):
+        if nodes[i] <= nodes[i - 1]:
+            return 0, -1, 0, -1
+    if cut == n:
+        return nodes[0], nodes[n - 1], 0, -1
+    if nodes[n - 1] >= nodes[0]:  # the runs overlap
+        return 0, -1, 0, -1
+    return nodes[0], nodes[cut - 1], nodes[cut], nodes[n - 1]
 
 
 @njit(cache=True)
