@@ -174,6 +174,14 @@ def test_snapshot_columns_mirror_the_rows(nodes, pods):
     assert snap.columns_exact
     seen = snap.zero_allocatable_seen
     assert all(seen[k] for k in range(r) if (snap.allocatable[:, k] == 0).any())
+    # per CPU and memory, the bound pods whose non-zero request is not their request; none:
+    # the two columns are equal (the kernels then read one)
+    differs = [sum(1 for p in bound if p.nonzero_vector[k] != p.request_vector[k])
+               for k in range(2)]
+    assert snap.nonzero_differs.tolist() == differs
+    for k in range(2):
+        if differs[k] == 0:
+            assert np.array_equal(snap.requested[:, k], snap.nonzero_requested[:, k])
     lowest = [min((p.priority for p in on.values()), default=np.iinfo(np.int64).max)
               for on in snap.pods_on_node]
     assert snap.lowest_priority.tolist() == lowest

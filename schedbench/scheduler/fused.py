@@ -52,6 +52,7 @@ from .podaffinity import pod_terms
 from .columns import (EXACT_LIMIT, WEIGHT_LIMIT, _prefer_wide_vectors, allocation_scores_all,
                       balanced_scores_all, resource_scores_into)
 from .resource_scoring import _allocation_scores, pod_score_input
+from .snapshot import COLS_NONZERO_DIFFERS, COLS_ZERO_ALLOC
 from .spreading import (HOSTNAME_LABEL, _controller, _service_index, default_selector,
                         go_log_jit, go_round, selector_counts)
 from .taints import _count_untolerated, _tolerated
@@ -274,6 +275,34 @@ def _fused_failures(order, start, P, mask, c):
 
 
 @njit(cache=True)
+def _match_groups_block(passed, m, labels, n_groups, n_terms, term_ptr, term_group, req_key,
+                        req_absent, mask_ptr, mask, group_ok, term_ok):
+    """``passed[k] &=`` node ``k`` of a block (``labels``: its rows) satisfies every required
+    selector group (some term of the group matches: every requirement of the term does),
+    as :func:`.nodeselector._term_matches` decides for one node."""
+    for g in range(n_groups):
+        for k in range(m):
+            group_ok[k] = False
+        for t in range(n_terms):
+            if term_group[t] != g:
+                continue
+            for k in range(m):
+                term_ok[k] = True
+            for r in range(term_ptr[t], term_ptr[t + 1]):
+                key = req_key[r]
+                lo = mask_ptr[r]
+                width = mask_ptr[r + 1] - lo
+                absent = req_absent[r]
+                for k in range(m):
+                    v = labels[k, key]
+                    term_ok[k] &= absent if v < 0 else (v < width and mask[lo + v])
+            for k in range(m):
+                group_ok[k] |= term_ok[k]
+        for k in range(m):
+            passed[k] &= group_ok[k]
+
+
+@njit(cache=True)
 def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero_requested,
                  pod_count, allowed_pods, unschedulable, labels, taint_ptr, taint_key,
                  taint_value, taint_effect, gpu_free, gpu_count, gpu_model, img_ptr, img_image,
@@ -301,6 +330,8 @@ def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero
     # then the rest on the nodes that passed
     feasible = np.empty(min(to_find, n), np.int64)
     passed = np.empty(FILTER_BLOCK, np.bool_)
+    group_ok = np.empty(FILTER_BLOCK, np.bool_)
+    term_ok = np.empty(FILTER_BLOCK, np.bool_)
     exact = cols_state[0] == 0
     found = 0
     processed = 0
@@ -329,6 +360,10 @@ def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero
                     used = columns[1, cols[c], base:base + m]
                     for k in range(m):
                         passed[k] &= q <= alloc[k] - used[k]
+            if n_groups > 0:  # NodeAffinity's required terms, requirement by requirement
+                _match_groups_block(passed, m, labels[base:base + m], n_groups, n_terms,
+                                    term_ptr, term_group, req_key, req_absent, mask_ptr, mask,
+                                    group_ok, term_ok)
         else:
             for k in range(m):
                 node = order[pos + k]
@@ -357,7 +392,7 @@ def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero
                         break
                 if bad:
                     continue
-            if n_groups > 0:
+            if n_groups > 0 and not consecutive:
                 bad = False
                 for g in range(n_groups):
                     matched = False
@@ -799,10 +834,25 @@ def _resource_scores_packed(P, of, ob, cols, cols_state, nodes, lo, constant, ou
     """:func:`~.columns.resource_scores_into` of the NodeResourcesFit and BalancedAllocation
     scorers packed at ``P[of - 2]`` and ``P[ob - 2]``, plus ``constant``."""
     _prefer_wide_vectors()
-    resource_scores_into(cols, cols_state[1:], nodes, lo, P[of - 2], P[of:of + 2],
-                         P[of + 2:of + 4] != 0, P[of + 4:of + 6], P[of + 6:of + 8], P[H_W_FIT],
-                         P[ob:ob + 2], P[ob + 2:ob + 4] != 0, P[ob + 4:ob + 6], P[H_W_BAL],
-                         np.float64(constant), out)
+    resource_scores_into(cols, cols_state[COLS_ZERO_ALLOC:], nodes, lo, P[of - 2],
+                         P[of:of + 2], _nonzero_read(P[of:of + 2], P[of + 2:of + 4], cols_state),
+                         P[of + 4:of + 6], P[of + 6:of + 8], P[H_W_FIT], P[ob:ob + 2],
+                         _nonzero_read(P[ob:ob + 2], P[ob + 2:ob + 4], cols_state),
+                         P[ob + 4:ob + 6], P[H_W_BAL], np.float64(constant), out)
+
+
+@njit(cache=True, inline="always")
+def _nonzero_read(columns, nonzero, cols_state):
+    """Which of ``columns`` a scorer reads from the non-zero requested column (``nonzero``)
+    and that differs from the requested one: the others read the requested column (the two
+    are equal where no bound pod's non-zero request differs from its request, always beyond
+    CPU and memory), one stream of memory fewer."""
+    out = nonzero != 0
+    for i in range(columns.size):
+        c = columns[i]
+        if c < 0 or c >= 2 or cols_state[COLS_NONZERO_DIFFERS + c] == 0:
+            out[i] = False
+    return out
 
 
 #: The vectorised pass over the spans of a node subset when they hold at most this many slots

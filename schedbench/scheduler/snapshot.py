@@ -65,6 +65,8 @@ NODE_NAME_KEY = "\x00metadata.name"
 CPU, MEMORY = 0, 1  # fixed resource columns
 _NO_PRIORITY = np.iinfo(np.int64).max  # lowest_priority of a node without pods
 _EXACT_LIMIT = 1 << 44  # (columns.EXACT_LIMIT: the float columns are exact below it)
+#: The layout of the float columns' state (``NodeSnapshot._cols_state``, read by the kernels).
+COLS_INEXACT, COLS_NONZERO_DIFFERS, COLS_ZERO_ALLOC = 0, 1, 3
 
 #: GPU sharing (Alibaba's Open-Gpu-Share names): node allocatable GPU count and pod GPU count.
 GPU_COUNT = "alibabacloud.com/gpu-count"
@@ -190,10 +192,14 @@ def _requests_pair(pod: Pod) -> tuple[dict[str, int], dict[str, int]]:
 
 
 @njit(cache=True, boundscheck=True)
-def _account(requested, nonzero_requested, pod_count, node, req, nz, sign, cols, inexact):
+def _account(requested, nonzero_requested, pod_count, node, req, nz, sign, cols, state):
     """A pod's request vectors added to (sign 1) or taken from (-1) row ``node``, and the
-    row copied to the float columns (``inexact[0]`` set when a value leaves the range where
-    they are exact)."""
+    row copied to the float columns (``state``: the snapshot's column state, its
+    COLS_INEXACT set when a value leaves the range where they are exact, its
+    COLS_NONZERO_DIFFERS counts kept)."""
+    for k in range(2):
+        if nz[k] != req[k]:
+            state[COLS_NONZERO_DIFFERS + k] += sign
     for k in range(req.size):
         requested[node, k] += sign * req[k]
         nonzero_requested[node, k] += sign * nz[k]
@@ -202,7 +208,7 @@ def _account(requested, nonzero_requested, pod_count, node, req, nz, sign, cols,
         cols[1, k, node] = r
         cols[2, k, node] = z
         if r < 0 or r >= _EXACT_LIMIT or z < 0 or z >= _EXACT_LIMIT:
-            inexact[0] = 1
+            state[COLS_INEXACT] = 1
     pod_count[node] += sign
 
 
@@ -327,10 +333,14 @@ class NodeSnapshot:
         # Float64 column copies of allocatable, requested, non-zero requested and
         # 1/allocatable for the vectorised score kernels (:mod:`.columns`): [4, resource, node].
         self._cols = np.zeros((4, 2, 0), np.float64)
-        # [0]: some quantity left the range where the float columns are exact (kept set);
-        # [1 + k]: some node slot has allocatable 0 in column k (the score kernels' plain loop
-        # skips kube's "resource not on this node" cases when neither column has one)
-        self._cols_state = np.zeros(3, np.int64)
+        # [COLS_INEXACT]: some quantity left the range where the float columns are exact
+        # (kept set); [COLS_NONZERO_DIFFERS + k], k = CPU, MEMORY: bound pods whose non-zero
+        # request differs from their request there (none: the non-zero requested column equals
+        # the requested one, and the score kernels read one of them);
+        # [COLS_ZERO_ALLOC + k]: some node slot has allocatable 0 in column k (the score
+        # kernels' plain loop skips kube's "resource not on this node" cases when neither
+        # column has one)
+        self._cols_state = np.zeros(COLS_ZERO_ALLOC + 2, np.int64)
         self._lowest = np.zeros(0, np.int64)
         #: GPU model names to ids (``gpu_model[n]``).
         self.gpu_models = Interner()
@@ -392,7 +402,7 @@ class NodeSnapshot:
             cols = np.zeros((4, r, self._cols.shape[2]), np.float64)
             cols[:, : self._cols.shape[1]] = self._cols
             self._cols = cols
-            state = np.zeros(1 + r, np.int64)
+            state = np.zeros(COLS_ZERO_ALLOC + r, np.int64)
             state[: self._cols_state.size] = self._cols_state
             state[self._cols_state.size:] = 1 if self._n else 0  # 0 on the existing nodes
             self._cols_state = state
@@ -433,12 +443,19 @@ class NodeSnapshot:
     def zero_allocatable_seen(self) -> np.ndarray:
         """Per resource column: 1 when some node slot has (or had) allocatable 0 there. The
         score kernels run their plain loop only on columns where this is 0."""
-        return self._cols_state[1:]
+        return self._cols_state[COLS_ZERO_ALLOC:]
+
+    @property
+    def nonzero_differs(self) -> np.ndarray:
+        """Per CPU and memory: the bound pods whose non-zero request differs from their
+        request (0: ``nonzero_requested`` equals ``requested`` in that column on every
+        node)."""
+        return self._cols_state[COLS_NONZERO_DIFFERS:COLS_NONZERO_DIFFERS + 2]
 
     @property
     def columns_exact(self) -> bool:
         """Every allocatable and requested quantity has stayed within ``[0, 2**44)``."""
-        return not self._cols_state[0]
+        return not self._cols_state[COLS_INEXACT]
 
     @property
     def max_gpus(self) -> int:
@@ -520,8 +537,8 @@ class NodeSnapshot:
         with np.errstate(divide="ignore"):
             self._cols[3, : row.size, i] = np.where(row != 0, 1.0 / row, 0.0)
         if (row < 0).any() or (row >= _EXACT_LIMIT).any():
-            self._cols_state[0] = 1
-        self._cols_state[1: 1 + row.size] |= row == 0
+            self._cols_state[COLS_INEXACT] = 1
+        self._cols_state[COLS_ZERO_ALLOC: COLS_ZERO_ALLOC + row.size] |= row == 0
         self._allowed[i] = alloc.get("pods", 0)
         self._unsched[i] = node.spec.unschedulable
         self._alive[i] = True
