@@ -332,9 +332,9 @@ def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero
     passed = np.empty(FILTER_BLOCK, np.bool_)
     group_ok = np.empty(FILTER_BLOCK, np.bool_)
     term_ok = np.empty(FILTER_BLOCK, np.bool_)
-    exact = cols_state[0] == 0
+    exact = cols_state[0] == 0  # (the float columns hold the int64 rows exactly)
+    no_fit = not f_fit
     found = 0
-    processed = 0
     i = 0
     while i < n and found < to_find:
         pos = start + i
@@ -346,20 +346,28 @@ def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero
         for k in range(m):
             consecutive &= order[pos + k] == base + k
         if consecutive:
+            # one loop over the block (its columns as contiguous slices: it vectorises)
+            # for the pod count, spec.unschedulable and two requested resources (a check
+            # not asked for always holds: -inf <= anything), then one a further resource
+            pods = pod_count[base:base + m]
+            room = allowed_pods[base:base + m]
+            cordoned = unschedulable[base:base + m]
+            a0 = columns[0, cols[0] if n_cols > 0 else 0, base:base + m]
+            u0 = columns[1, cols[0] if n_cols > 0 else 0, base:base + m]
+            a1 = columns[0, cols[1] if n_cols > 1 else 0, base:base + m]
+            u1 = columns[1, cols[1] if n_cols > 1 else 0, base:base + m]
+            q0 = np.float64(request[0]) if f_fit and n_cols > 0 else -np.inf
+            q1 = np.float64(request[1]) if f_fit and n_cols > 1 else -np.inf
             for k in range(m):
-                passed[k] = True
-            if f_unsched:
+                passed[k] = ((pods[k] + 1 <= room[k]) | no_fit) \
+                    & (not (f_unsched and cordoned[k])) \
+                    & (q0 <= a0[k] - u0[k]) & (q1 <= a1[k] - u1[k])
+            for c in range(2, n_cols if f_fit else 0):
+                q = np.float64(request[c])
+                alloc = columns[0, cols[c], base:base + m]
+                used = columns[1, cols[c], base:base + m]
                 for k in range(m):
-                    passed[k] &= not unschedulable[base + k]
-            if f_fit:
-                for k in range(m):
-                    passed[k] &= pod_count[base + k] + 1 <= allowed_pods[base + k]
-                for c in range(n_cols):
-                    q = np.float64(request[c])
-                    alloc = columns[0, cols[c], base:base + m]
-                    used = columns[1, cols[c], base:base + m]
-                    for k in range(m):
-                        passed[k] &= q <= alloc[k] - used[k]
+                    passed[k] &= q <= alloc[k] - used[k]
             if n_groups > 0:  # NodeAffinity's required terms, requirement by requirement
                 _match_groups_block(passed, m, labels[base:base + m], n_groups, n_terms,
                                     term_ptr, term_group, req_key, req_absent, mask_ptr, mask,

@@ -331,7 +331,7 @@ def recount(snapshot: NodeSnapshot) -> AffinityIndex:
 def index_contents(index: AffinityIndex) -> dict:
     """The index as plain data, empty entries dropped (to compare two indexes)."""
     classes = {}
-    for key, c in index.class_ids.items():  # (classifies the pending pods)
+    for key, c in index.class_ids.items():  # (starts the class counts if need be)
         if index.class_nodes[c]:
             classes[key] = dict(index.class_nodes[c].by_node)
     return {"classes": classes,
