@@ -43,7 +43,7 @@ from ..model.objects import pod_level_requests
 from .framework import MAX_NODE_SCORE
 from .nodeselector import _canon_term, _term_matches, pod_required_terms, refresh
 from .plugins.dot_product import _alignment
-from .plugins.gpu_share import model_mask
+from .plugins.gpu_share import gpu_filter_code, model_mask
 from .plugins.image_locality import _image_scores, normalized_image_name
 from .plugins.node_affinity import _required, pinned_node_names
 from .plugins.node_ports import pod_host_ports
@@ -256,20 +256,11 @@ def _fused_failures(order, start, P, mask, c):
                         break
             if bad:
                 f |= 16
-        if gpu_n > 0:  # GpuShare (as plugins.gpu_share._gpu_filter_codes)
-            cnt = c.gpu_count[node]
-            if cnt <= 0 or gpu_n > cnt:
-                f |= 32 | GPU_UNRESOLVABLE
-            elif P[H_GPU_ANY] == 0 and (c.gpu_model[node] < 0 or c.gpu_model[node] >= n_models
-                                        or models[c.gpu_model[node]] == 0):
-                f |= 32 | GPU_UNRESOLVABLE
-            else:
-                k = 0
-                for j in range(cnt):
-                    if c.gpu_free[node, j] >= P[H_GPU_MILLI]:
-                        k += 1
-                if k < gpu_n:
-                    f |= 32
+        if gpu_n > 0:  # GpuShare
+            code = gpu_filter_code(node, c.gpu_free, c.gpu_count, c.gpu_model, gpu_n,
+                                   P[H_GPU_MILLI], models, P[H_GPU_ANY] != 0)
+            if code != 0:
+                f |= 32 | (GPU_UNRESOLVABLE if code == 3 else 0)
         out[i] = f
     return out
 
@@ -415,22 +406,9 @@ def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero
                         break
                 if bad:
                     continue
-            if gpu_n > 0:  # GpuShare (as plugins.gpu_share._gpu_filter_codes)
-                c = gpu_count[node]
-                if c <= 0:
-                    continue
-                if not gpu_any:
-                    mdl = gpu_model[node]
-                    if mdl < 0 or mdl >= n_models or models[mdl] == 0:
-                        continue
-                if gpu_n > c:
-                    continue
-                free = 0
-                for j in range(c):
-                    if gpu_free[node, j] >= gpu_milli:
-                        free += 1
-                if free < gpu_n:
-                    continue
+            if gpu_n > 0 and gpu_filter_code(node, gpu_free, gpu_count, gpu_model, gpu_n,
+                                             gpu_milli, models, gpu_any) != 0:
+                continue
             feasible[found] = node
             found += 1
             if found == to_find:

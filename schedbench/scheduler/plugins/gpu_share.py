@@ -49,26 +49,28 @@ def _gpu_filter_codes(nodes, gpu_free, gpu_count, gpu_model, num_gpu, milli, all
     with ``milli`` left."""
     out = np.zeros(nodes.size, np.int8)
     for i in range(nodes.size):
-        n = nodes[i]
-        c = gpu_count[n]
-        if c <= 0:
-            out[i] = 3
-            continue
-        if not any_model:
-            m = gpu_model[n]
-            if m < 0 or m >= allowed.size or not allowed[m]:
-                out[i] = 3
-                continue
-        if num_gpu > c:
-            out[i] = 3
-            continue
-        k = 0
-        for j in range(c):
-            if gpu_free[n, j] >= milli:
-                k += 1
-        if k < num_gpu:
-            out[i] = 2
+        out[i] = gpu_filter_code(nodes[i], gpu_free, gpu_count, gpu_model, num_gpu, milli,
+                                 allowed, any_model)
     return out
+
+
+@njit(cache=True, inline="always")
+def gpu_filter_code(n, gpu_free, gpu_count, gpu_model, num_gpu, milli, allowed, any_model):
+    """Node ``n``'s code of :func:`_gpu_filter_codes` (the fused kernels use it too)."""
+    c = gpu_count[n]
+    if c <= 0:
+        return 3
+    if not any_model:
+        m = gpu_model[n]
+        if m < 0 or m >= allowed.size or not allowed[m]:
+            return 3
+    if num_gpu > c:
+        return 3
+    k = 0
+    for j in range(c):
+        if gpu_free[n, j] >= milli:
+            k += 1
+    return 2 if k < num_gpu else 0
 
 
 def model_mask(snapshot: NodeSnapshot, models: tuple[str, ...]) -> np.ndarray:
