@@ -171,7 +171,7 @@ def _filter_inputs(P):
     """The pod's filter inputs packed in ``P`` (see :meth:`FusedPath._pack`): tolerations
     (key, exists, value, effect), required node selector terms (count, term_ptr, term_group,
     req_key, req_absent, mask_ptr), the NodeResourcesFit columns (count, columns, requests)
-    and the allowed GPU models (count, mask)."""
+    and the allowed GPU models (a 0/1 mask by model id)."""
     o = P[H_OFF_TOL]
     ta = P[o]
     a = o + 2
@@ -200,7 +200,7 @@ def _filter_inputs(P):
     n_models = P[o] if P[H_GPU] > 0 else 0
     models = P[o + 1:o + 1 + n_models]
     return (tol_key, tol_exists, tol_value, tol_effect, n_terms, term_ptr, term_group, req_key,
-            req_absent, mask_ptr, n_cols, cols, request, n_models, models)
+            req_absent, mask_ptr, n_cols, cols, request, models)
 
 
 @njit(cache=True)
@@ -211,7 +211,7 @@ def _fused_failures(order, start, P, mask, c):
     to the first failure (kept in step by ``tests/test_fused.py``, which compares the
     resulting diagnosis with the per-plugin path's)."""
     (tol_key, tol_exists, tol_value, tol_effect, n_terms, term_ptr, term_group, req_key,
-     req_absent, mask_ptr, n_cols, cols, request, n_models, models) = _filter_inputs(P)
+     req_absent, mask_ptr, n_cols, cols, request, models) = _filter_inputs(P)
     gpu_n = P[H_GPU]
     n_groups = P[H_AFF_GROUPS]
     allocatable, requested, taint_ptr = c.allocatable, c.requested, c.taint_ptr
@@ -311,7 +311,7 @@ def _fused_cycle(order, start, to_find, P, mask, allocatable, requested, nonzero
     n_groups = P[H_AFF_GROUPS]
     f_fit = P[H_FIT] != 0
     (tol_key, tol_exists, tol_value, tol_effect, n_terms, term_ptr, term_group, req_key,
-     req_absent, mask_ptr, n_cols, cols, request, n_models, models) = _filter_inputs(P)
+     req_absent, mask_ptr, n_cols, cols, request, models) = _filter_inputs(P)
     gpu_n = P[H_GPU]
     gpu_milli = P[H_GPU_MILLI]
     gpu_any = P[H_GPU_ANY] != 0
