@@ -112,9 +112,7 @@ def _requires_match(pod: Pod, node) -> bool:
     for k, v in (pod.spec.node_selector or {}).items():
         if labels.get(k) != v:
             return False
-    aff = pod.spec.affinity
-    required = aff.node_affinity.required if aff is not None and aff.node_affinity is not None \
-        else None
+    required = _required(pod)
     return required is None or required.matches(labels, node.metadata.name)
 
 
