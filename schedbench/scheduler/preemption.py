@@ -129,14 +129,8 @@ def nodes_for_status_code(diagnosis: Diagnosis, nodes, code: Code) -> list[int]:
     status (explicit, else the absent nodes' status) has ``code``."""
     absent = diagnosis.absent_status
     absent_code = absent.code if absent is not None else Code.UNSCHEDULABLE_AND_UNRESOLVABLE
-    statuses = diagnosis.node_status
-    if hasattr(statuses, "codes_of"):
-        nodes = np.asarray(nodes, np.int64)
-        return nodes[statuses.codes_of(nodes, int(absent_code)) == int(code)].tolist()
-    if absent_code == code:
-        return [int(n) for n in nodes
-                if (statuses[int(n)].code if int(n) in statuses else absent_code) == code]
-    return [int(n) for n in nodes if int(n) in statuses and statuses[int(n)].code == code]
+    nodes = np.asarray(nodes, np.int64)
+    return nodes[diagnosis.node_status.codes_of(nodes, int(absent_code)) == int(code)].tolist()
 
 
 def aggregate_errors(messages: list[str]) -> str:
